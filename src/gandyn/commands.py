@@ -1,0 +1,9 @@
+"""The subcommands of ``gandyn``, in the order ``gandyn --help`` lists them.
+
+Each entry is a ``register(subparsers)`` function that adds one subcommand
+(see :mod:`gandyn.cli` for the conventions they follow).
+"""
+
+from .weak_order_command import register as _weak_order
+
+REGISTRY = [_weak_order]

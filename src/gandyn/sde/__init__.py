@@ -1,0 +1,9 @@
+"""SDE approximations of SGA: coefficients and a fixed-step integrator."""
+
+from .coefficients import (COVARIANCES, SDE, SDE_NAMES, SDE_TARGET, b0, b0_jacobian_b0, b1,
+                           default_covariance, make_sde)
+from .integrate import INTEGRATORS, euler_maruyama_step, heun_step, make_sde_step, richardson_observables, simulate_sde
+
+__all__ = ["SDE", "make_sde", "SDE_NAMES", "SDE_TARGET", "COVARIANCES", "default_covariance",
+           "b0", "b1", "b0_jacobian_b0", "INTEGRATORS", "heun_step", "euler_maruyama_step", "make_sde_step",
+           "richardson_observables", "simulate_sde"]

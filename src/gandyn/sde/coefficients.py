@@ -1,0 +1,185 @@
+"""Drift and diffusion of the SDE approximations of SGA (Cao & Guo §3).
+
+With the joint state ``u = (θ, ω)`` and the game's field
+
+    b0(u) = (−g_θ(u), g_ω(u))                                     (eq. 9)
+
+the three SDEs are ``du = b(u) dt + σ(u) dW`` with
+
+* ``sml-sde``  (eq. 7):  ``b = b0``; weak order 1 with respect to SML.
+* ``alt-sde``  (eq. 8):  ``b = b0 + η b1``,
+  ``b1 = −½ (∇b0) b0 − (∇_ω g_θ · g_ω, 0)``                       (eq. 10)
+  weak order 2 with respect to ALT.
+* ``sml2-sde`` (eq. 14): ``b = b0 − (η/2)(∇b0) b0``; weak order 2 with respect
+  to SML *with the joint covariance* (REFERENCE.md §2).
+
+``(∇b0) b0`` and ``∇_ω g_θ · g_ω`` are Jacobian-vector products of the field:
+no Hessian is ever built.
+
+The diffusion satisfies ``σσᵀ = (η/B) Σ`` (eq. 11, ``β = 2B/η``) where Σ is
+the covariance of the per-sample field ``G_k = (−g_θ^k, g_ω^k)``:
+
+* ``blockdiag``: Σ's θθ and ωω blocks only, as printed in eq. (11); right for
+  ALT, whose two players see independent batches.
+* ``joint``: the full Σ, off-diagonal block included; right for SML, whose
+  two players share one batch.
+
+A sample of ``σ(u) ΔW`` never forms Σ: with ``n`` per-sample fields of a term,
+``σ = (η/(B n))^{1/2} [G_1 − Ḡ, …, G_n − Ḡ]`` is ``dim × n`` and
+
+    σ ΔW = (η/(B n))^{1/2} Σ_k (ΔW_k − mean ΔW) G_k ,
+
+which is the field of the weighted loss ``Σ_k (ΔW_k − mean ΔW) J_k``: one
+backward pass. Independent terms add their contributions, each with its own
+Brownian coordinates. The block-diagonal noise uses independent coordinates
+for the two players.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..games.base import Game
+
+__all__ = ["SDE", "make_sde", "SDE_NAMES", "COVARIANCES", "default_covariance", "b0", "b1",
+           "b0_jacobian_b0"]
+
+SDE_NAMES = ("sml-sde", "alt-sde", "sml2-sde")
+COVARIANCES = ("blockdiag", "joint")
+
+# Which discrete scheme each SDE approximates, and to which weak order.
+SDE_TARGET = {"sml-sde": ("sml", 1), "alt-sde": ("alt", 2), "sml2-sde": ("sml", 2)}
+
+
+def default_covariance(sde_name: str) -> str:
+    """The covariance that is right for the scheme the SDE models (REFERENCE.md §2)."""
+    return "blockdiag" if SDE_TARGET[sde_name][0] == "alt" else "joint"
+
+
+def b0(game: Game, u: jax.Array) -> jax.Array:
+    """The field ``b0(u) = (−g_θ, g_ω)`` of eq. (9)."""
+    g_theta, g_omega = game.gradients(*game.split(u))
+    return game.join(-g_theta, g_omega)
+
+
+def b0_jacobian_b0(game: Game, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(b0(u), (∇b0)(u) b0(u))`` by one forward-mode JVP."""
+    field = lambda v: b0(game, v)
+    value, tangent_fn = jax.linearize(field, u)
+    return value, tangent_fn(value)
+
+
+def b1(game: Game, u: jax.Array) -> jax.Array:
+    """``b1 = −½(∇b0)b0 − (∇_ω g_θ · g_ω, 0)`` of eq. (10), by JVPs."""
+    value, jb = b0_jacobian_b0(game, u)
+    theta, omega = game.split(u)
+    g_omega = game.split(value)[1]
+    g_theta_of_omega = lambda om: game.gradients(theta, om)[0]
+    _, mixed = jax.jvp(g_theta_of_omega, (omega,), (g_omega,))
+    return -0.5 * jb - game.join(mixed, jnp.zeros_like(omega))
+
+
+class SDE(eqx.Module):
+    """``du = b(u) dt + σ(u) dW``: one of the SDE approximations of SGA on ``game``.
+
+    Build with :func:`make_sde`. ``eta`` is the learning rate (one SGA step is
+    time ``eta``), ``batch_size`` the minibatch size ``B``.
+    """
+
+    game: Game
+    name: str = eqx.field(static=True)
+    eta: float = eqx.field(static=True)
+    batch_size: int = eqx.field(static=True)
+    covariance: str = eqx.field(static=True)
+
+    def drift(self, u: jax.Array) -> jax.Array:
+        """``b(u)`` of the SDE ``self.name``."""
+        if self.name == "sml-sde":
+            return b0(self.game, u)
+        if self.name == "alt-sde":
+            return b0(self.game, u) + self.eta * b1(self.game, u)
+        value, jb = b0_jacobian_b0(self.game, u)
+        return value - 0.5 * self.eta * jb
+
+    @property
+    def noise_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shape of the Brownian increment for each term of the game."""
+        per_player = 2 if self.covariance == "blockdiag" else 1
+        return tuple((per_player, t.size) for t in self.game.terms)
+
+    @property
+    def noise_dim(self) -> int:
+        return sum(a * b for a, b in self.noise_shapes)
+
+    def diffusion_times(self, u: jax.Array, dw: tuple[jax.Array, ...]) -> jax.Array:
+        """``σ(u) ΔW`` as one weighted backward pass per term (no Σ formed)."""
+        game = self.game
+        theta, omega = game.split(u)
+        out_theta = jnp.zeros_like(theta)
+        out_omega = jnp.zeros_like(omega)
+        for term, w in zip(game.terms, dw):
+            w = w - jnp.mean(w, axis=-1, keepdims=True)
+            w_theta, w_omega = (w[0], w[1]) if self.covariance == "blockdiag" else (w[0], w[0])
+
+            def weighted_g(th, om):
+                return jnp.sum(w_theta * jax.vmap(term.theta_loss(), (None, None, 0))(th, om, term.data))
+
+            def weighted_d(th, om):
+                return jnp.sum(w_omega * jax.vmap(term.loss, (None, None, 0))(th, om, term.data))
+
+            scale = jnp.sqrt(self.eta / (self.batch_size * term.size))
+            out_theta = out_theta - scale * jax.grad(weighted_g, 0)(theta, omega)
+            out_omega = out_omega + scale * jax.grad(weighted_d, 1)(theta, omega)
+        return game.join(out_theta, out_omega)
+
+    def diffusion_matrix(self, u: jax.Array) -> jax.Array:
+        """Dense ``σ(u)``, shape ``(dim, noise_dim)``, for small games, tests and diffrax."""
+        flat = jnp.eye(self.noise_dim)
+
+        def column(e):
+            return self.diffusion_times(u, self.unflatten_noise(e))
+
+        return jax.vmap(column, out_axes=1)(flat)
+
+    def unflatten_noise(self, flat: jax.Array) -> tuple[jax.Array, ...]:
+        parts, start = [], 0
+        for shape in self.noise_shapes:
+            size = shape[0] * shape[1]
+            parts.append(flat[start : start + size].reshape(shape))
+            start += size
+        return tuple(parts)
+
+    def sample_noise(self, key: jax.Array, dt) -> tuple[jax.Array, ...]:
+        """Brownian increments over a step ``dt``, one array per term."""
+        keys = jax.random.split(key, len(self.noise_shapes))
+        return tuple(jnp.sqrt(dt) * jax.random.normal(k, s) for k, s in zip(keys, self.noise_shapes))
+
+
+def make_sde(
+    game: Game,
+    name: Literal["sml-sde", "alt-sde", "sml2-sde"],
+    eta: float,
+    batch_size: int,
+    covariance: Literal["blockdiag", "joint"] | None = None,
+) -> SDE:
+    """Build one of the SDE approximations of SGA on ``game`` (see module docstring).
+
+    ``covariance`` defaults to the one that is right for the scheme the SDE
+    models: ``blockdiag`` for ``alt-sde``, ``joint`` for the SML SDEs.
+    """
+    if name not in SDE_NAMES:
+        raise ValueError(f"sde must be one of {SDE_NAMES}, got {name!r}")
+    if covariance is None:
+        covariance = default_covariance(name)
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+    if not (eta > 0 and eta < float("inf")):
+        raise ValueError(f"eta must be positive and finite, got {eta!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return SDE(game=game, name=name, eta=float(eta), batch_size=int(batch_size),
+               covariance=covariance)

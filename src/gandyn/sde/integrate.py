@@ -1,0 +1,127 @@
+"""Fixed-step integrators for the SDEs of SGA, with Richardson extrapolation.
+
+One *interval* is one SGA step, of length ``η``; it is split into ``substeps``
+steps of size ``h = η / substeps``, each one of
+
+* ``euler`` (Euler–Maruyama)::
+
+      u ← u + b(u) h + σ(u) ΔW,   ΔW ~ N(0, h I);
+
+* ``heun`` (drift predictor–corrector, the default)::
+
+      ū = u + b(u) h + σ(u) ΔW,   u ← u + ½(b(u) + b(ū)) h + σ(u) ΔW.
+
+Euler–Maruyama has weak order 1 in ``h``. ``heun`` evaluates σ at ``u`` only,
+so it stays consistent with the Itô SDE; it is weak order 2 for additive
+noise (Kloeden & Platen, eq. 15.1.2 with constant σ) and keeps order 1 for
+state-dependent σ, whose error terms carry the small factor ``η/B`` here, so
+its error constant is far smaller than Euler's for the SDEs of SGA. The
+integrator's own error must sit far below the modelling error being
+measured (REFERENCE.md §2).
+With ``richardson=True`` each run carries two solutions on the *same*
+Brownian path, one with ``2·substeps`` and one with ``substeps`` steps (the
+coarse increments are sums of pairs of fine ones), and observables are
+evaluated as the Talay–Tubaro extrapolation ``2 f(fine) − f(coarse)``, whose
+bias is ``O(h²)``. Sharing the path keeps the extrapolation's variance close
+to that of a single solution.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from ..runs import RunStatistics, run_many
+from .coefficients import SDE
+
+__all__ = ["INTEGRATORS", "heun_step", "euler_maruyama_step", "make_sde_step", "richardson_observables", "simulate_sde"]
+
+
+INTEGRATORS = ("heun", "euler")
+
+
+def euler_maruyama_step(sde: SDE, u: jax.Array, dw: tuple[jax.Array, ...], h) -> jax.Array:
+    """``u + b(u) h + σ(u) ΔW``."""
+    return u + sde.drift(u) * h + sde.diffusion_times(u, dw)
+
+
+def heun_step(sde: SDE, u: jax.Array, dw: tuple[jax.Array, ...], h) -> jax.Array:
+    """``u + ½(b(u) + b(ū)) h + σ(u) ΔW`` with ``ū = u + b(u) h + σ(u) ΔW``."""
+    drift = sde.drift(u)
+    noise = sde.diffusion_times(u, dw)
+    predictor = u + drift * h + noise
+    return u + 0.5 * (drift + sde.drift(predictor)) * h + noise
+
+
+def make_sde_step(sde: SDE, substeps: int = 8, richardson: bool = False,
+                  integrator: str = "heun"):
+    """``step(key, state) -> state`` over one interval of length ``sde.eta``.
+
+    The state is ``u`` (shape ``(dim,)``), or ``(fine, coarse)`` stacked
+    (shape ``(2, dim)``) when ``richardson`` is set.
+    """
+    if not (isinstance(substeps, int) and substeps >= 1):
+        raise ValueError(f"substeps must be a positive integer, got {substeps!r}")
+    if integrator not in INTEGRATORS:
+        raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
+    one_step = heun_step if integrator == "heun" else euler_maruyama_step
+    h = sde.eta / substeps
+
+    if not richardson:
+        def step(key, u):
+            def body(i, u):
+                return one_step(sde, u, sde.sample_noise(jax.random.fold_in(key, i), h), h)
+            return jax.lax.fori_loop(0, substeps, body, u)
+        return step
+
+    h_fine = h / 2
+
+    def step(key, state):
+        def body(i, state):
+            fine, coarse = state[0], state[1]
+            dw1 = sde.sample_noise(jax.random.fold_in(key, 2 * i), h_fine)
+            dw2 = sde.sample_noise(jax.random.fold_in(key, 2 * i + 1), h_fine)
+            fine = one_step(sde, fine, dw1, h_fine)
+            fine = one_step(sde, fine, dw2, h_fine)
+            dw = tuple(a + b for a, b in zip(dw1, dw2))
+            coarse = one_step(sde, coarse, dw, h)
+            return jnp.stack([fine, coarse])
+        return jax.lax.fori_loop(0, substeps, body, state)
+    return step
+
+
+def richardson_observables(observables: Callable[[jax.Array], jax.Array]):
+    """``state -> 2 f(fine) − f(coarse)`` for a stacked ``(fine, coarse)`` state."""
+    return lambda state: 2.0 * observables(state[0]) - observables(state[1])
+
+
+def simulate_sde(
+    sde: SDE,
+    n_steps: int,
+    n_runs: int,
+    key: jax.Array,
+    observables: Callable[[jax.Array], jax.Array],
+    *,
+    substeps: int = 8,
+    richardson: bool = False,
+    integrator: str = "heun",
+    u0=None,
+    raw_observables: bool = False,
+    **run_options,
+) -> RunStatistics:
+    """Simulate ``n_runs`` paths of ``sde`` over ``n_steps`` intervals of length ``η``.
+
+    Statistics are recorded at the SGA grid times ``t = kη`` (every
+    ``record_every`` intervals), so they compare one-to-one with
+    :func:`gandyn.sga.simulate_sga`. With ``richardson`` the observables are
+    extrapolated, ``2 f(fine) − f(coarse)``, unless ``raw_observables`` is set,
+    in which case ``observables`` receives the stacked ``(fine, coarse)`` state.
+    """
+    u0 = sde.game.u0 if u0 is None else jnp.asarray(u0)
+    step = make_sde_step(sde, substeps, richardson, integrator)
+    if richardson:
+        obs = observables if raw_observables else richardson_observables(observables)
+        return run_many(step, jnp.stack([u0, u0]), n_steps, n_runs, key, obs, **run_options)
+    return run_many(step, u0, n_steps, n_runs, key, observables, **run_options)
