@@ -6,7 +6,9 @@ and the Monte Carlo route. Built-in names:
 
 * ``sq-norm``: ``|θ|² + |ω|²`` (the default in Theorems 1–2 studies),
 * ``theta-sq-norm`` / ``omega-sq-norm``: one player's squared norm,
-* ``theta[i]`` / ``omega[j]``: a single coordinate.
+* ``theta[i]`` / ``omega[j]``: a single coordinate,
+* ``theta[i]*omega[j]`` (any two coordinates): a cross moment, the one that
+  sees the correlation of the two players' noise.
 
 Monte Carlo studies also accept any JAX function ``u -> scalar``.
 """
@@ -21,7 +23,7 @@ import numpy as np
 
 __all__ = ["QuadraticTestFunction", "test_function", "TEST_FUNCTION_HELP"]
 
-TEST_FUNCTION_HELP = "sq-norm, theta-sq-norm, omega-sq-norm, theta[i], omega[j]"
+TEST_FUNCTION_HELP = "sq-norm, theta-sq-norm, omega-sq-norm, theta[i], omega[j], theta[i]*omega[j]"
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,26 @@ def test_function(name: str, d_theta: int, d_omega: int) -> QuadraticTestFunctio
     elif name == "omega-sq-norm":
         Q[d_theta:, d_theta:] = np.eye(d_omega)
     else:
-        m = re.fullmatch(r"(theta|omega)\[(\d+)\]", name)
-        if not m:
+        factors = name.split("*")
+        if len(factors) > 2:
             raise ValueError(f"unknown test function {name!r}; expected one of {TEST_FUNCTION_HELP}")
-        player, i = m.group(1), int(m.group(2))
-        size = d_theta if player == "theta" else d_omega
-        if i >= size:
-            raise ValueError(f"test function {name!r}: index {i} out of range for a "
-                             f"{size}-dimensional {player}")
-        q[i if player == "theta" else d_theta + i] = 1.0
+        idx = [_coordinate(name, f, d_theta, d_omega) for f in factors]
+        if len(idx) == 1:
+            q[idx[0]] = 1.0
+        else:
+            i, j = idx
+            Q[i, j] += 0.5
+            Q[j, i] += 0.5
     return QuadraticTestFunction(name, Q, q)
+
+
+def _coordinate(name: str, factor: str, d_theta: int, d_omega: int) -> int:
+    m = re.fullmatch(r"(theta|omega)\[(\d+)\]", factor.strip())
+    if not m:
+        raise ValueError(f"unknown test function {name!r}; expected one of {TEST_FUNCTION_HELP}")
+    player, i = m.group(1), int(m.group(2))
+    size = d_theta if player == "theta" else d_omega
+    if i >= size:
+        raise ValueError(f"test function {name!r}: index {i} out of range for a "
+                         f"{size}-dimensional {player}")
+    return i if player == "theta" else d_theta + i

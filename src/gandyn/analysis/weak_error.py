@@ -182,7 +182,7 @@ def exact_weak_error(
             test_function=test_fn.name, etas=list(etas), error_final=finals, error_max=maxes,
             signed_error_final=signed, order_final=fit_order(etas, finals),
             order_max=fit_order(etas, maxes), expected_order=comp.expected_order,
-            errors_over_time=curves, notes=_notes(comp)))
+            errors_over_time=curves, notes=_notes(comp) + _order_notes(comp, fit_order(etas, maxes))))
     return results
 
 
@@ -294,6 +294,15 @@ def _sde_statistics(sde, n, paths, key, f, substeps, richardson, integrator, **r
             return jnp.concatenate([f(u), jnp.zeros(1)])
     return simulate_sde(sde, n, paths, key, obs, substeps=substeps, richardson=richardson,
                         integrator=integrator, raw_observables=True, **run_options)
+
+
+def _order_notes(comp: Comparison, order_max: float) -> list:
+    expected = comp.expected_order
+    if expected is not None and math.isfinite(order_max) and order_max > expected + 0.5:
+        return [f"the measured order exceeds the theorem's {expected}: the leading error term "
+                "vanishes for this game and test function (e.g. a rotation-invariant game with "
+                "f = sq-norm); try a coordinate or another test function"]
+    return []
 
 
 def _notes(comp: Comparison) -> list:

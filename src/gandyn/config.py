@@ -1,0 +1,199 @@
+"""Study configurations: TOML files validated into typed objects.
+
+A bad configuration gets one line naming the field and the problem (raised
+as :class:`ConfigError`); the CLI turns it into exit status 2.
+
+Game tables (``[game]``, chosen by ``kind``):
+
+* ``linear-quadratic``: ``A``, ``C``, ``D``, ``sigma_theta``, ``sigma_omega``,
+  optional ``sigma_theta_omega`` (zeros), ``theta0``, ``omega0``. The sigmas
+  are the covariance matrices of the per-sample data ``(ξ_k, ζ_k)``.
+* ``tanh-wgan``: ``n_latent``, ``n_data``, ``d_z``, ``d_x``, ``theta_star``,
+  ``theta0``, ``omega0``, ``seed`` (Cao & Guo §4.2).
+* ``dirac``: ``loss`` (vanilla, non-saturating, wgan), ``dim``, ``theta0``,
+  ``omega0``, ``reg``, ``data_std``, ``n_data``, ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["ConfigError", "WeakOrderConfig", "load_toml", "parse_config", "format_validation_error"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line naming the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Vector = list[float]
+Matrix = list[list[float]]
+
+
+class LinearQuadraticGame(_Strict):
+    kind: Literal["linear-quadratic"]
+    A: Matrix
+    C: Matrix
+    D: Matrix
+    sigma_theta: Matrix
+    sigma_omega: Matrix
+    sigma_theta_omega: Optional[Matrix] = None
+    theta0: Vector
+    omega0: Vector
+
+    @model_validator(mode="after")
+    def _check(self):
+        self.spec()  # shapes, symmetry, positive semi-definiteness
+        return self
+
+    def spec(self):
+        from .games.linear_quadratic import make_spec
+
+        try:
+            return make_spec(self.A, self.C, self.D, self.sigma_theta, self.sigma_omega,
+                             self.theta0, self.omega0, self.sigma_theta_omega)
+        except ValueError as err:
+            raise ValueError(str(err)) from None
+
+    def build(self):
+        from .games.linear_quadratic import linear_quadratic
+
+        return linear_quadratic(self.spec())
+
+
+class TanhWGANGame(_Strict):
+    kind: Literal["tanh-wgan"]
+    n_latent: int = Field(32, ge=1)
+    n_data: int = Field(32, ge=1)
+    d_z: int = Field(1, ge=1)
+    d_x: int = Field(1, ge=1)
+    theta_star: float = 1.5
+    theta0: Union[float, Vector] = 0.5
+    omega0: Union[float, Vector] = 0.5
+    seed: int = 0
+
+    def build(self):
+        from .games.tanh_wgan import tanh_wgan
+
+        return tanh_wgan(self.n_latent, self.n_data, self.d_z, self.d_x, self.theta_star,
+                         self.theta0, self.omega0, self.seed)
+
+
+class DiracGame(_Strict):
+    kind: Literal["dirac"]
+    loss: Literal["vanilla", "non-saturating", "wgan"] = "vanilla"
+    dim: int = Field(1, ge=1)
+    theta0: Union[float, Vector] = 1.0
+    omega0: Union[float, Vector] = 1.0
+    reg: float = Field(0.0, ge=0)
+    data_std: float = Field(0.0, ge=0)
+    n_data: int = Field(16, ge=1)
+    seed: int = 0
+
+    def build(self):
+        from .games.dirac import dirac_gan
+
+        return dirac_gan(self.loss, self.dim, self.theta0, self.omega0, self.reg,
+                         self.data_std, self.n_data, self.seed)
+
+
+GameConfig = Annotated[Union[LinearQuadraticGame, TanhWGANGame, DiracGame],
+                       Field(discriminator="kind")]
+
+
+class ComparisonConfig(_Strict):
+    scheme: Literal["alt", "sml"]
+    sde: Literal["sml-sde", "alt-sde", "sml2-sde"]
+    covariance: Optional[Literal["blockdiag", "joint"]] = None
+
+
+class StudyConfig(_Strict):
+    batch_size: int = Field(ge=1)
+    horizon: float = Field(gt=0)
+    etas: list[float] = Field(min_length=2)
+    method: Literal["exact", "monte-carlo"] = "exact"
+    paths: int = Field(10_000, ge=2)
+    seed: int = 0
+    test_function: str = "sq-norm"
+    comparisons: list[ComparisonConfig] = Field(min_length=1)
+    substeps: Optional[int] = Field(None, ge=1)
+    richardson: bool = True
+    integrator: Literal["heun", "euler"] = "heun"
+    chunk_size: int = Field(8192, ge=1)
+    divergence_bound: float = Field(1e6, gt=0)
+
+    @field_validator("etas")
+    @classmethod
+    def _etas_positive(cls, etas):
+        for i, eta in enumerate(etas):
+            if not (eta > 0 and math.isfinite(eta)):
+                raise ValueError(f"eta must be positive and finite (etas[{i}] = {eta})")
+        if len(set(etas)) != len(etas):
+            raise ValueError("etas must be distinct")
+        return etas
+
+    @model_validator(mode="after")
+    def _horizon_covers_etas(self):
+        for eta in self.etas:
+            if round(self.horizon / eta) < 1:
+                raise ValueError(f"horizon {self.horizon} is shorter than eta = {eta}")
+        return self
+
+
+class WeakOrderConfig(_Strict):
+    game: GameConfig
+    study: StudyConfig
+
+    @model_validator(mode="after")
+    def _exact_needs_lq(self):
+        if self.study.method == "exact" and self.game.kind != "linear-quadratic":
+            raise ValueError('method = "exact" needs a linear-quadratic game; '
+                             'use method = "monte-carlo" for other games')
+        return self
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """The first problem of a pydantic error as ``field.path: message``."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith(("function-",)))
+    # Tagged unions add the tag to the path (e.g. game.linear-quadratic.A): drop it.
+    parts = [p for p in loc.split(".") if p not in ("linear-quadratic", "tanh-wgan", "dirac")]
+    loc = ".".join(parts)
+    msg = first.get("msg", "invalid value")
+    msg = msg.removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, with one-line errors for missing, unreadable or invalid files."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {p}")
+    if p.is_dir():
+        raise ConfigError(f"config path is a directory, expected a TOML file: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {p}: {err}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"invalid TOML in {p}: {err}") from None
+
+
+def parse_config(model: type[BaseModel], data: dict[str, Any]):
+    """Validate ``data`` into ``model``; problems become one-line :class:`ConfigError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"config error: {format_validation_error(err)}") from None

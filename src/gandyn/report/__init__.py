@@ -1,0 +1,1 @@
+"""Figures, data files and progress display shared by the subcommands."""

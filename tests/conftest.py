@@ -1,0 +1,20 @@
+import jax
+import numpy as np
+import pytest
+
+# Checks against exact values run in float64.
+jax.config.update("jax_enable_x64", True)
+
+from gandyn.games.linear_quadratic import make_spec  # noqa: E402
+
+
+@pytest.fixture
+def generic_lq_spec():
+    """A linear-quadratic game with no symmetry that could hide an error term."""
+    A = np.array([[1.0, 0.2], [0.2, 0.5]])
+    C = np.array([[1.0, 0.3], [-0.2, 0.8]])
+    D = np.array([[0.5, 0.0], [0.0, 0.3]])
+    s_theta = np.array([[0.3, 0.1], [0.1, 0.2]])
+    s_omega = np.array([[0.25, -0.05], [-0.05, 0.15]])
+    s_cross = np.array([[0.1, 0.05], [0.0, -0.08]])
+    return make_spec(A, C, D, s_theta, s_omega, [1.0, -0.5], [0.5, 1.0], s_cross)
