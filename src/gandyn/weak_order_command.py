@@ -72,13 +72,13 @@ def _load(args) -> tuple[WeakOrderConfig, dict]:
 
 def run_weak_order(config: WeakOrderConfig, progress=None) -> dict:
     """Run a validated weak-order study and return the JSON result object."""
-    from .analysis.test_functions import test_function
+    from .analysis.test_functions import make_test_function
     from .analysis.weak_error import Comparison, exact_weak_error, monte_carlo_weak_error
 
     study = config.study
     game = config.game.build()
     try:
-        tf = test_function(study.test_function, game.d_theta, game.d_omega)
+        tf = make_test_function(study.test_function, game.d_theta, game.d_omega)
     except ValueError as err:
         raise UsageError(f"config error: study.test_function: {err}") from None
     comparisons = [Comparison(c.scheme, c.sde, c.covariance) for c in study.comparisons]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["QuadraticTestFunction", "test_function", "TEST_FUNCTION_HELP"]
+__all__ = ["QuadraticTestFunction", "make_test_function", "TEST_FUNCTION_HELP"]
 
 TEST_FUNCTION_HELP = "sq-norm, theta-sq-norm, omega-sq-norm, theta[i], omega[j], theta[i]*omega[j]"
 
@@ -43,7 +43,7 @@ class QuadraticTestFunction:
         return float(np.trace(self.Q @ second_moment) + self.q @ mean + self.c)
 
 
-def test_function(name: str, d_theta: int, d_omega: int) -> QuadraticTestFunction:
+def make_test_function(name: str, d_theta: int, d_omega: int) -> QuadraticTestFunction:
     """The built-in test function ``name`` (see the module docstring)."""
     dim = d_theta + d_omega
     Q, q = np.zeros((dim, dim)), np.zeros(dim)
