@@ -4,6 +4,7 @@ Each entry is a ``register(subparsers)`` function that adds one subcommand
 (see :mod:`gandyn.cli` for the conventions they follow).
 """
 
+from .invariant_command import register as _invariant
 from .weak_order_command import register as _weak_order
 
-REGISTRY = [_weak_order]
+REGISTRY = [_weak_order, _invariant]

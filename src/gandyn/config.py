@@ -9,7 +9,7 @@ Game tables (``[game]``, chosen by ``kind``):
   optional ``sigma_theta_omega`` (zeros), ``theta0``, ``omega0``. The sigmas
   are the covariance matrices of the per-sample data ``(ξ_k, ζ_k)``.
 * ``tanh-wgan``: ``n_latent``, ``n_data``, ``d_z``, ``d_x``, ``theta_star``,
-  ``theta0``, ``omega0``, ``seed`` (Cao & Guo §4.2).
+  ``theta0``, ``omega0``, ``seed``, ``weight_decay`` (Cao & Guo §4.2).
 * ``dirac``: ``loss`` (vanilla, non-saturating, wgan), ``dim``, ``theta0``,
   ``omega0``, ``reg``, ``data_std``, ``n_data``, ``seed``.
 """
@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ConfigError", "WeakOrderConfig", "load_toml", "parse_config", "format_validation_error"]
+__all__ = ["ConfigError", "WeakOrderConfig", "InvariantConfig", "StationaryConfig", "load_toml", "parse_config", "format_validation_error"]
 
 
 class ConfigError(ValueError):
@@ -79,12 +79,15 @@ class TanhWGANGame(_Strict):
     theta0: Union[float, Vector] = 0.5
     omega0: Union[float, Vector] = 0.5
     seed: int = 0
+    weight_decay: float = Field(0.0, ge=0)
 
     def build(self):
+        from .games.base import with_weight_decay
         from .games.tanh_wgan import tanh_wgan
 
-        return tanh_wgan(self.n_latent, self.n_data, self.d_z, self.d_x, self.theta_star,
+        game = tanh_wgan(self.n_latent, self.n_data, self.d_z, self.d_x, self.theta_star,
                          self.theta0, self.omega0, self.seed)
+        return with_weight_decay(game, self.weight_decay)
 
 
 class DiracGame(_Strict):
@@ -151,10 +154,48 @@ class StudyConfig(_Strict):
 class WeakOrderConfig(_Strict):
     game: GameConfig
     study: StudyConfig
+    # `gandyn invariant` reads this table from the same file; weak-order ignores it.
+    stationary: Optional[dict] = None
 
     @model_validator(mode="after")
     def _exact_needs_lq(self):
         if self.study.method == "exact" and self.game.kind != "linear-quadratic":
+            raise ValueError('method = "exact" needs a linear-quadratic game; '
+                             'use method = "monte-carlo" for other games')
+        return self
+
+
+class StationaryConfig(_Strict):
+    scheme: Literal["alt", "sml", "sml-sde", "alt-sde", "sml2-sde"]
+    eta: float = Field(gt=0, allow_inf_nan=False)
+    batch_size: int = Field(ge=1)
+    method: Literal["exact", "monte-carlo"] = "exact"
+    covariance: Optional[Literal["blockdiag", "joint"]] = None
+    paths: int = Field(1000, ge=2)
+    burn_in: int = Field(500, ge=0)
+    steps: int = Field(2000, ge=2)
+    n_batches: int = Field(20, ge=2)
+    seed: int = 0
+    substeps: int = Field(4, ge=1)
+    integrator: Literal["heun", "euler"] = "heun"
+    divergence_bound: float = Field(1e6, gt=0)
+
+    @model_validator(mode="after")
+    def _steps_cover_batches(self):
+        if self.steps < self.n_batches:
+            raise ValueError(f"steps ({self.steps}) must be at least n_batches ({self.n_batches})")
+        return self
+
+
+class InvariantConfig(_Strict):
+    game: GameConfig
+    stationary: StationaryConfig
+    # A weak-order study may share the file; `gandyn invariant` ignores it.
+    study: Optional[dict] = None
+
+    @model_validator(mode="after")
+    def _exact_needs_lq(self):
+        if self.stationary.method == "exact" and self.game.kind != "linear-quadratic":
             raise ValueError('method = "exact" needs a linear-quadratic game; '
                              'use method = "monte-carlo" for other games')
         return self

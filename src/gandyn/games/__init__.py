@@ -1,9 +1,9 @@
 """Stochastic min-max games: per-sample losses over finite data sets."""
 
-from .base import Game, LossTerm, make_game
+from .base import Game, LossTerm, make_game, with_weight_decay
 from .dirac import DIRAC_LOSSES, dirac_gan
 from .linear_quadratic import LinearQuadraticSpec, exact_data, linear_quadratic, make_spec
 from .tanh_wgan import tanh_wgan
 
-__all__ = ["Game", "LossTerm", "make_game", "dirac_gan", "DIRAC_LOSSES", "LinearQuadraticSpec",
+__all__ = ["Game", "LossTerm", "make_game", "with_weight_decay", "dirac_gan", "DIRAC_LOSSES", "LinearQuadraticSpec",
            "make_spec", "exact_data", "linear_quadratic", "tanh_wgan"]

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
-__all__ = ["LossTerm", "Game", "make_game"]
+__all__ = ["LossTerm", "Game", "make_game", "with_weight_decay"]
 
 PerSampleLoss = Callable[[Array, Array, PyTree], Array]
 
@@ -210,3 +210,24 @@ def _take(data: PyTree, idx: Array) -> PyTree:
 
 def _term_mean(loss: PerSampleLoss, data: PyTree, theta: Array, omega: Array) -> Array:
     return jnp.mean(jax.vmap(loss, (None, None, 0))(theta, omega, data))
+
+
+def with_weight_decay(game: Game, lam: float) -> Game:
+    """``game`` with L2 regularisation ``λ`` on both players.
+
+    θ minimises ``Φ + (λ/2)|θ|²`` and ω maximises ``Φ − (λ/2)|ω|²``, so the
+    field becomes ``b0 − λu``: for a bounded field this makes the drift
+    dissipative (Theorem 6, 6.b) on every shell with ``λ|u| > sup|b0|``. The
+    penalty is a deterministic extra term (no minibatch noise).
+    """
+    if not (lam >= 0):
+        raise ValueError(f"weight decay must be non-negative, got {lam!r}")
+    if lam == 0:
+        return game
+
+    def penalty(theta, omega, _):
+        return 0.5 * lam * (theta @ theta - omega @ omega)
+
+    term = LossTerm(loss=penalty, data=jnp.zeros((1, 1)))
+    return Game(terms=game.terms + (term,), theta0=game.theta0, omega0=game.omega0,
+                name=f"{game.name}+wd{lam:g}")

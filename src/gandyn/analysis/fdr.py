@@ -1,0 +1,127 @@
+"""Fluctuation–dissipation relations of SGA and its SDEs (Cao & Guo §4.3).
+
+At stationarity every test function ``V`` has ``E[𝒜V] = 0`` for an SDE's
+generator ``𝒜`` (eq. 16), and ``E[V(u') − V(u)] = 0`` for a discrete chain.
+``V = Φ`` gives FDR1 and ``V = ½|u|²`` gives FDR2; each is reported as a left
+side and three right sides, all expectations over the stationary law, with
+``β⁻¹ = η/(2B)``, ``g = ∇Φ``, ``H = ∇²Φ``, Σ the per-sample covariance:
+
+FDR1 (Theorem 7)::
+
+    lhs          = E[ |g_θ|² − |g_ω|² ]
+    rhs          = β⁻¹ E Tr(Σ_θ H_θθ + Σ_ω H_ωω) − (η/2) E[g_θᵀH_θθ g_θ + g_ωᵀH_ωω g_ω]
+                   (the η term for ALT / ALT-SDE only: Theorem 7 as printed and its SML form)
+
+FDR2 (Theorem 9)::
+
+    lhs          = E[ θᵀg_θ − ωᵀg_ω ]
+    rhs          = β⁻¹ E Tr(Σ_θ + Σ_ω)
+
+``rhs_discrete`` keeps the discrete chain's own second-order terms
+(REFERENCE.md §3; for SGD this is Yaida's discrete FDR). With the field
+``G = (−g_θ, g_ω)``:
+
+* SML (``Δu = η G^B``, one batch), exact for FDR2 on every game and for FDR1
+  when Φ is quadratic::
+
+      FDR1: β⁻¹ E Tr(H Σ_joint) + (η/2) E[Gᵀ H G]
+      FDR2: β⁻¹ E Tr Σ + (η/2) E|g|²
+
+* ALT (``ω' = ω + η g_ω^B``, then ``θ`` sees ``ω'`` through a second batch),
+  exact when Φ is quadratic. With ``g_θ' = g_θ(θ, ω') = g_θ + η H_θω g_ω^B``,
+  whose moments over the batch are ``E g_θ' = g_θ + η H_θω g_ω`` and
+  ``E[g_θ'ᵀ P g_θ'] = E[g_θ']ᵀ P E[g_θ'] + (η²/B) Tr(H_ωθ P H_θω Σ_ω)``::
+
+      FDR1: β⁻¹ Tr(Σ_θ H_θθ + Σ_ω H_ωω) + (η/2)(g_ωᵀH_ωω g_ω + E[g_θ'ᵀH_θθ g_θ'])
+            − (E|g_θ'|² − |g_θ|²)
+      FDR2: β⁻¹ Tr Σ + (η/2)(|g_ω|² + E|g_θ'|²) − η θᵀH_θω g_ω
+
+  At stationarity ``g`` is ``O(√(η/B))``, so the ``η²`` terms of ``g_θ'`` are
+  as large as the ``η`` corrections and must be kept.
+
+``rhs_model`` is the exact identity for the dynamics actually simulated: for
+an SDE with drift ``b`` and noise covariance ``(η/B)Σ_c``,
+``E[𝒜V] = 0`` gives ``lhs = β⁻¹ E Tr(H Σ_c) + E[(b − b0)ᵀ∇V]`` (FDR1) and
+``lhs = β⁻¹ E Tr Σ + E[(b − b0)ᵀ u]`` (FDR2); for a discrete scheme it is
+``rhs_discrete``.
+
+Every quantity is a function of the state, so Monte Carlo averages them
+over stationary samples and the exact route integrates them against the
+stationary Gaussian of a linear-quadratic game. Zero-sum games only.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ..games.base import Game
+from ..sde.coefficients import SDE_NAMES, b0, make_sde
+
+__all__ = ["FDR_FIELDS", "MODELS", "fdr_integrands"]
+
+#: The per-state quantities returned by :func:`fdr_integrands`, in order.
+FDR_FIELDS = ("fdr1_lhs", "fdr1_rhs", "fdr1_rhs_discrete", "fdr1_rhs_model",
+              "fdr2_lhs", "fdr2_rhs", "fdr2_rhs_discrete", "fdr2_rhs_model")
+
+#: Stationary dynamics an FDR can be evaluated for.
+MODELS = ("alt", "sml") + SDE_NAMES
+
+
+def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model: str,
+                   covariance: str | None = None) -> jax.Array:
+    """The integrands of both FDRs at state ``u`` for ``model``, ordered as :data:`FDR_FIELDS`.
+
+    ``model`` is ``alt``, ``sml`` or an SDE name (then ``covariance`` picks
+    its noise; the default is the one :func:`gandyn.sde.make_sde` picks).
+    Uses a dense Hessian and Σ: games of up to a few hundred parameters.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if not game.zero_sum:
+        raise ValueError("the FDRs are stated for a zero-sum game (one loss Φ)")
+    beta_inv = eta / (2.0 * batch_size)
+    dt = game.d_theta
+    theta, omega = game.split(u)
+    g_theta, g_omega = game.gradients(theta, omega)
+    grad = jnp.concatenate([g_theta, g_omega])
+    field = jnp.concatenate([-g_theta, g_omega])
+    H = jax.hessian(lambda v: game.value(*game.split(v)))(u)
+    H_tt, H_to, H_oo = H[:dt, :dt], H[:dt, dt:], H[dt:, dt:]
+    Sigma = game.gradient_covariance(theta, omega)  # covariance of the per-sample field G_k
+    Sigma_block = Sigma.at[:dt, dt:].set(0.0).at[dt:, :dt].set(0.0)
+    alt_like = model in ("alt", "alt-sde")
+
+    fdr1_lhs = g_theta @ g_theta - g_omega @ g_omega
+    noise_block = beta_inv * jnp.trace(Sigma_block @ H)
+    eta_quad = 0.5 * eta * (g_theta @ H_tt @ g_theta + g_omega @ H_oo @ g_omega)
+    fdr1_rhs = noise_block - (eta_quad if alt_like else 0.0)
+    fdr2_lhs = theta @ g_theta - omega @ g_omega
+    fdr2_rhs = beta_inv * jnp.trace(Sigma)
+
+    if alt_like:
+        S_oo = Sigma[dt:, dt:]
+        mean_gt = g_theta + eta * H_to @ g_omega  # E g_θ(θ, ω')
+
+        def second(P):  # E[g_θ'ᵀ P g_θ'] over the discriminator's batch
+            return mean_gt @ P @ mean_gt + eta**2 / batch_size * jnp.trace(H_to.T @ P @ H_to @ S_oo)
+
+        sq_gt = second(jnp.eye(dt))
+        fdr1_discrete = (noise_block + 0.5 * eta * (g_omega @ H_oo @ g_omega + second(H_tt))
+                         - (sq_gt - g_theta @ g_theta))
+        fdr2_discrete = (fdr2_rhs + 0.5 * eta * (g_omega @ g_omega + sq_gt)
+                         - eta * theta @ H_to @ g_omega)
+    else:
+        fdr1_discrete = beta_inv * jnp.trace(Sigma @ H) + 0.5 * eta * field @ H @ field
+        fdr2_discrete = fdr2_rhs + 0.5 * eta * grad @ grad
+
+    if model in SDE_NAMES:
+        sde = make_sde(game, model, eta, batch_size, covariance)
+        noise = Sigma if sde.covariance == "joint" else Sigma_block
+        extra_drift = sde.drift(u) - b0(game, u)
+        fdr1_model = beta_inv * jnp.trace(noise @ H) + extra_drift @ grad
+        fdr2_model = fdr2_rhs + extra_drift @ u
+    else:
+        fdr1_model, fdr2_model = fdr1_discrete, fdr2_discrete
+    return jnp.stack([fdr1_lhs, fdr1_rhs, fdr1_discrete, fdr1_model,
+                      fdr2_lhs, fdr2_rhs, fdr2_discrete, fdr2_model])

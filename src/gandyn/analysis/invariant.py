@@ -1,0 +1,221 @@
+"""Stationary laws of SGA and its SDEs: exact (linear-quadratic) and by long runs.
+
+Exact route (linear-quadratic games). One SGA step is ``u ← M u + ε`` with
+``Cov ε = Q`` (composed from the sub-updates of :mod:`gandyn.analysis.lq_exact`),
+so when the spectral radius ``ρ(M) < 1`` the stationary law is ``N(0, S)``
+with the discrete Lyapunov equation ``S = M S Mᵀ + Q``; the SDEs are
+Ornstein–Uhlenbeck, ``du = F u dt + σ dW``, with ``F S + S Fᵀ + Γ = 0`` when
+``F`` is Hurwitz. The exponential rate of convergence (per unit time) is
+``−ln ρ(M) / η`` and ``−max Re λ(F)`` respectively.
+
+Monte Carlo route (any game). Many independent chains run ``burn_in`` steps
+and then ``steps`` more, accumulating per-chain batch means of the
+observables (memory ``O(paths × n_batches)``, not ``O(steps)``). Reported:
+the stationary mean with a 95% interval from the independent chains;
+the split-R̂ convergence diagnostic (between- against within-chain variance
+over the batch means: near 1 when the chains agree); an effective sample size
+from the batch means; and the rate of convergence fitted to how the
+cross-chain mean approaches its stationary value during burn-in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
+
+from ..games.linear_quadratic import LinearQuadraticSpec
+from ..runs import run_many
+from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
+
+__all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",
+           "StationaryEstimate", "stationary_estimate", "fit_rate"]
+
+Z95 = 1.959963984540054
+
+
+def sga_step_matrices(spec: LinearQuadraticSpec, scheme: str, eta_theta: float, batch_size: int,
+                      eta_omega: float | None = None, n_disc: int = 1):
+    """``(M, Q)`` with one SGA step ``u ← M u + ε``, ``Cov ε = Q``, exactly."""
+    eta_omega = eta_theta if eta_omega is None else eta_omega
+    K, Sigma = spec.K, spec.field_covariance
+    dim = K.shape[0]
+    M, Q = np.eye(dim), np.zeros((dim, dim))
+    for P in _sub_updates(spec, scheme, eta_theta, eta_omega, n_disc):
+        step = np.eye(dim) + P @ K
+        M = step @ M
+        Q = step @ Q @ step.T + P @ Sigma @ P.T / batch_size
+    return M, Q
+
+
+def exact_stationary_sga(spec, scheme, eta, batch_size, **kwargs):
+    """Stationary covariance and rate of SGA on a linear-quadratic game.
+
+    Returns ``(S, rate)``; ``S`` is ``None`` and ``rate`` ≤ 0 when ``ρ(M) ≥ 1``
+    (no stationary law: the iterates diverge).
+    """
+    M, Q = sga_step_matrices(spec, scheme, eta, batch_size, **kwargs)
+    rho = float(np.max(np.abs(np.linalg.eigvals(M))))
+    rate = -math.log(rho) / eta if rho > 0 else float("inf")
+    if rho >= 1:
+        return None, rate
+    S = solve_discrete_lyapunov(M, Q)
+    return 0.5 * (S + S.T), rate
+
+
+def exact_stationary_sde(spec, sde: str, covariance: str, eta, batch_size):
+    """Stationary covariance and rate of an SDE of SGA on a linear-quadratic game."""
+    F = sde_drift_matrix(spec, sde, eta)
+    Gamma = sde_noise_covariance(spec, covariance, eta, batch_size)
+    rate = -float(np.max(np.linalg.eigvals(F).real))
+    if rate <= 0:
+        return None, rate
+    S = solve_continuous_lyapunov(F, -Gamma)
+    return 0.5 * (S + S.T), rate
+
+
+@dataclass
+class StationaryEstimate:
+    """Long-run averages of observables over many chains.
+
+    ``mean``, ``ci`` (95%), ``rhat`` and ``ess`` per observable;
+    ``rate`` the fitted exponential rate of approach (per step; divide by
+    η for per unit time), ``n_diverged`` the chains left out.
+    """
+
+    mean: np.ndarray
+    ci: np.ndarray
+    rhat: np.ndarray
+    ess: np.ndarray
+    n_chains: int
+    n_diverged: int
+    rate: Optional[float]
+    burn_in_means: np.ndarray
+
+
+def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
+    batch_len = steps // n_batches
+
+    def one_chain(key):
+        def advance(carry, t):
+            u, alive = carry
+            new = step(jax.random.fold_in(key, t), u)
+            ok = alive & jnp.all(jnp.isfinite(new)) & (jnp.linalg.norm(new) <= bound)
+            return (jnp.where(ok, new, u), ok), None
+
+        def burn_record(carry, t):
+            carry, _ = advance(carry, t)
+            return carry, observables(carry[0])
+
+        carry = (u0, jnp.array(True))
+        carry, burn_obs = jax.lax.scan(burn_record, carry, jnp.arange(burn_in))
+
+        def batch(carry, b):
+            def inner(c, i):
+                c, _ = advance(c, burn_in + b * batch_len + i)
+                obs = observables(c[0])
+                return c, jnp.stack([obs, obs**2])
+            carry, obs = jax.lax.scan(inner, carry, jnp.arange(batch_len))
+            return carry, obs.mean(axis=0)
+
+        carry, means = jax.lax.scan(batch, carry, jnp.arange(n_batches))
+        return means[:, 0], means[:, 1], carry[1], burn_obs
+
+    return one_chain
+
+
+def stationary_estimate(
+    step: Callable,
+    u0,
+    observables: Callable,
+    *,
+    burn_in: int,
+    steps: int,
+    paths: int,
+    key: jax.Array,
+    n_batches: int = 20,
+    chunk_size: int = 2048,
+    bound: float = 1e6,
+) -> StationaryEstimate:
+    """Long-run averages of ``observables`` under ``step`` (see module docstring)."""
+    if burn_in < 0 or steps < n_batches or paths < 2 or n_batches < 2:
+        raise ValueError("need burn_in >= 0, steps >= n_batches >= 2 and paths >= 2")
+    u0 = jnp.asarray(u0)
+    fn = jax.jit(jax.vmap(_chain_batch_means(step, observables, u0, burn_in, steps, n_batches,
+                                             float(bound))))
+    batch_means, batch_squares, alive, burn = [], [], [], []
+    for start in range(0, paths, chunk_size):
+        ids = jnp.arange(start, min(paths, start + chunk_size), dtype=jnp.uint32)
+        keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(ids)
+        m, sq, a, b = fn(keys)
+        batch_means.append(np.asarray(m))
+        batch_squares.append(np.asarray(sq))
+        alive.append(np.asarray(a))
+        burn.append(np.asarray(b))
+    batch_means = np.concatenate(batch_means)  # (paths, n_batches, n_obs)
+    batch_squares = np.concatenate(batch_squares)
+    alive = np.concatenate(alive)
+    burn = np.concatenate(burn)  # (paths, burn_in, n_obs)
+    ok = alive & np.all(np.isfinite(batch_means), axis=(1, 2))
+    bm = batch_means[ok]
+    n_chains = int(ok.sum())
+    if n_chains < 2:
+        nan = np.full(batch_means.shape[-1], np.nan)
+        return StationaryEstimate(nan, np.stack([nan, nan], -1), nan, nan, n_chains,
+                                  int(paths - n_chains), None, np.zeros((0, len(nan))))
+    chain_means = bm.mean(axis=1)
+    mean = chain_means.mean(axis=0)
+    se = chain_means.std(axis=0, ddof=1) / math.sqrt(n_chains)
+    ci = np.stack([mean - Z95 * se, mean + Z95 * se], axis=-1)
+    rhat = _split_rhat(bm)
+    # ESS = (stationary variance of one sample) / (variance of the overall mean).
+    var_obs = np.maximum(batch_squares[ok].mean(axis=(0, 1)) - mean**2, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ess = np.where(se > 0, var_obs / se**2, float(n_chains * steps))
+    burn_means = burn[ok].mean(axis=0) if burn.shape[1] else np.zeros((0, len(mean)))
+    rate = fit_rate(burn_means, mean) if burn_in >= 4 else None
+    return StationaryEstimate(mean, ci, rhat, ess, n_chains, int(paths - n_chains), rate, burn_means)
+
+
+def _split_rhat(bm: np.ndarray) -> np.ndarray:
+    """Split-R̂ (Gelman et al.) on per-chain batch means."""
+    half = bm.shape[1] // 2
+    if half < 1:
+        return np.full(bm.shape[-1], np.nan)
+    chains = np.concatenate([bm[:, :half], bm[:, half: 2 * half]], axis=0)
+    n = chains.shape[1]
+    W = chains.var(axis=1, ddof=1).mean(axis=0)
+    B = n * chains.mean(axis=1).var(axis=0, ddof=1)
+    var_plus = (n - 1) / n * W + B / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(W > 0, np.sqrt(var_plus / W), 1.0)
+
+
+def fit_rate(trajectory: np.ndarray, limit: np.ndarray) -> Optional[float]:
+    """Exponential rate (per step) at which ``trajectory[t]`` approaches ``limit``.
+
+    Fits ``log |m(t) − m_∞|`` linearly over the part of the trajectory where the
+    distance is still well above its floor (the first time it falls within
+    5% of its initial size ends the fit); takes the observable that moves
+    most. ``None`` if nothing moves.
+    """
+    if trajectory.shape[0] < 4:
+        return None
+    dist = np.abs(trajectory - limit[None, :])
+    j = int(np.argmax(dist[0]))
+    d = dist[:, j]
+    if d[0] <= 0:
+        return None
+    below = np.nonzero(d < 0.05 * d[0])[0]
+    end = int(below[0]) if below.size else len(d)
+    if end < 3:
+        end = min(len(d), 3)
+    t = np.arange(end)
+    y = np.log(np.maximum(d[:end], 1e-300))
+    slope = np.polyfit(t, y, 1)[0]
+    return float(-slope)
