@@ -115,7 +115,9 @@ def run_invariant(config: InvariantConfig) -> dict:
         observables = lambda u: jnp.concatenate([integrand(u), u, jnp.atleast_1d(u @ u)])
         est = stationary_estimate(step, game.u0, observables, burn_in=st.burn_in, steps=st.steps,
                                   paths=st.paths, key=jax.random.key(st.seed),
-                                  n_batches=st.n_batches, bound=st.divergence_bound)
+                                  n_batches=st.n_batches, bound=st.divergence_bound,
+                                  rate_indices=np.arange(len(FDR_FIELDS) + 6,
+                                                         len(FDR_FIELDS) + 6 + game.dim))
         k = len(FDR_FIELDS) + 6
         result.update(_fdr_objects(est.mean[:k], est.ci[:k]))
         result.update(

@@ -141,8 +141,13 @@ def stationary_estimate(
     n_batches: int = 20,
     chunk_size: int = 2048,
     bound: float = 1e6,
+    rate_indices=None,
 ) -> StationaryEstimate:
-    """Long-run averages of ``observables`` under ``step`` (see module docstring)."""
+    """Long-run averages of ``observables`` under ``step`` (see module docstring).
+
+    The rate is fitted to the observables ``rate_indices`` (default: all);
+    pick first moments (the state itself) to get the slowest mode's rate.
+    """
     if burn_in < 0 or steps < n_batches or paths < 2 or n_batches < 2:
         raise ValueError("need burn_in >= 0, steps >= n_batches >= 2 and paths >= 2")
     u0 = jnp.asarray(u0)
@@ -178,7 +183,9 @@ def stationary_estimate(
     with np.errstate(divide="ignore", invalid="ignore"):
         ess = np.where(se > 0, var_obs / se**2, float(n_chains * steps))
     burn_means = burn[ok].mean(axis=0) if burn.shape[1] else np.zeros((0, len(mean)))
-    rate = fit_rate(burn_means, mean) if burn_in >= 4 else None
+    idx = np.arange(len(mean)) if rate_indices is None else np.asarray(rate_indices)
+    floor = float(np.sqrt(np.sum(var_obs[idx]) / n_chains))
+    rate = fit_rate(burn_means[:, idx], mean[idx], floor) if burn_in >= 4 else None
     return StationaryEstimate(mean, ci, rhat, ess, n_chains, int(paths - n_chains), rate, burn_means)
 
 
@@ -196,26 +203,23 @@ def _split_rhat(bm: np.ndarray) -> np.ndarray:
         return np.where(W > 0, np.sqrt(var_plus / W), 1.0)
 
 
-def fit_rate(trajectory: np.ndarray, limit: np.ndarray) -> Optional[float]:
-    """Exponential rate (per step) at which ``trajectory[t]`` approaches ``limit``.
+def fit_rate(trajectory: np.ndarray, limit: np.ndarray, floor: float = 0.0) -> Optional[float]:
+    """Exponential rate (per step) at which the mean ``trajectory[t]`` approaches ``limit``.
 
-    Fits ``log |m(t) − m_∞|`` linearly over the part of the trajectory where the
-    distance is still well above its floor (the first time it falls within
-    5% of its initial size ends the fit); takes the observable that moves
-    most. ``None`` if nothing moves.
+    Fits ``log ‖m(t) − m_∞‖`` linearly over the second half of the initial
+    stretch where the distance stays above ``3 · floor`` (the Monte Carlo
+    noise of the mean): late enough that the slowest mode dominates, early
+    enough that noise does not. The norm over several coordinates smooths
+    the oscillation of complex modes. ``None`` if fewer than 4 points qualify.
     """
     if trajectory.shape[0] < 4:
         return None
-    dist = np.abs(trajectory - limit[None, :])
-    j = int(np.argmax(dist[0]))
-    d = dist[:, j]
-    if d[0] <= 0:
+    d = np.linalg.norm(trajectory - limit[None, :], axis=1)
+    above = d > max(3.0 * floor, 1e-12 * max(d[0], 1e-300))
+    end = int(np.argmin(above)) if not above.all() else len(d)
+    start = end // 2
+    if end - start < 4:
         return None
-    below = np.nonzero(d < 0.05 * d[0])[0]
-    end = int(below[0]) if below.size else len(d)
-    if end < 3:
-        end = min(len(d), 3)
-    t = np.arange(end)
-    y = np.log(np.maximum(d[:end], 1e-300))
-    slope = np.polyfit(t, y, 1)[0]
+    t = np.arange(start, end)
+    slope = np.polyfit(t, np.log(d[start:end]), 1)[0]
     return float(-slope)
