@@ -1,0 +1,96 @@
+"""Property-based: random configs and arguments never produce a traceback.
+
+Every outcome must be exit 0, or exit 2 with exactly one line on stderr.
+"""
+
+import tomllib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gandyn.cli import main
+
+scalars = st.one_of(st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=5), st.booleans())
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if v in (float("inf"), float("-inf")):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+
+
+GAME_KEYS = ["kind", "A", "C", "D", "sigma_theta", "sigma_omega", "theta0", "omega0", "n_latent",
+             "loss", "dim", "reg", "weight_decay", "bogus"]
+STUDY_KEYS = ["batch_size", "horizon", "etas", "method", "paths", "test_function", "comparisons",
+              "substeps", "seed", "bogus"]
+STAT_KEYS = ["scheme", "eta", "batch_size", "method", "paths", "burn_in", "steps", "bogus"]
+
+BASE = {
+    "game": {"kind": '"linear-quadratic"', "A": "[[1.0]]", "C": "[[1.0]]", "D": "[[1.0]]",
+             "sigma_theta": "[[0.1]]", "sigma_omega": "[[0.1]]", "theta0": "[1.0]",
+             "omega0": "[0.5]"},
+    "study": {"batch_size": "2", "horizon": "0.4", "etas": "[0.2, 0.1]", "method": '"exact"',
+              "comparisons": '[{scheme = "alt", sde = "alt-sde"}]'},
+    "stationary": {"scheme": '"sml"', "eta": "0.1", "batch_size": "2", "method": '"exact"'},
+}
+
+
+@st.composite
+def configs(draw):
+    tables = {name: dict(table) for name, table in BASE.items()}
+    for _ in range(draw(st.integers(1, 3))):
+        table = draw(st.sampled_from(["game", "study", "stationary"]))
+        keys = {"game": GAME_KEYS, "study": STUDY_KEYS, "stationary": STAT_KEYS}[table]
+        key = draw(st.sampled_from(keys))
+        if draw(st.booleans()):
+            tables[table][key] = _toml_value(draw(values))
+        else:
+            tables[table].pop(key, None)
+    text = "\n".join(f"[{name}]\n" + "\n".join(f"{k} = {v}" for k, v in t.items())
+                     for name, t in tables.items())
+    return text
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=configs(), command=st.sampled_from(["weak-order", "invariant"]))
+def test_random_configs_never_crash(tmp_path, capsys, text, command):
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        pass  # invalid TOML must also be answered with exit 2
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    code = main([command, str(p), "--json", "--no-progress"] if command == "weak-order"
+                 else [command, str(p), "--json"])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1, captured.err
+        assert "Traceback" not in captured.err
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=st.lists(st.sampled_from(["weak-order", "invariant", "--json", "--out", "--paths",
+                                      "--seed", "-1", "0", "x", "/nonexistent", "--help-me", ""]),
+                     max_size=5))
+def test_random_arguments_never_crash(capsys, args):
+    # A trailing bad option keeps a valid prefix from starting the (minutes-long) default study.
+    code = main(args + ["--paths", "-3"])
+    captured = capsys.readouterr()
+    assert code == 2, (args, captured.err)
+    assert "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 or (not args and lines[0].startswith("usage")), captured.err
