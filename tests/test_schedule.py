@@ -116,18 +116,23 @@ def test_torch_scheduler_follows_the_same_rule():
 
     cfg = FDRRuleConfig(eta0=0.1, epsilon=0.05, test_interval=10, min_samples=40, n_batches=4,
                         max_window=200)
-    p = torch.nn.Parameter(torch.ones(2))
+    p = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
     opt = torch.optim.SGD([p], lr=1.0)
     sched = FDRScheduler([opt], cfg)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
     rng = np.random.default_rng(1)
     jax_state = fdr_rule_init(cfg)
+    reference = jax.jit(lambda s, a, b: fdr_rule_update(cfg, s, a, b))
     for _ in range(120):
-        # Gradients for which O_L ≈ O_R: ⟨p, g⟩ = (η/2)|g|² with g = (η/2)·… chosen per step.
-        g = torch.tensor(rng.normal(size=2), dtype=torch.float32)
+        # Parameters and gradients with ⟨p, g⟩ = (η/2)|g|² (1 + noise): the FDR at equilibrium.
+        g = torch.tensor(rng.normal(size=2), dtype=torch.float64)
+        with torch.no_grad():
+            p.copy_(0.5 * sched.eta * (1 + 0.01 * rng.standard_normal()) * g)
         p.grad = g.clone()
         o_left, o_right = sched.statistics()
-        jax_state = fdr_rule_update(cfg, jax_state, o_left, o_right)
+        jax_state = reference(jax_state, o_left, o_right)
         sched.step()
         assert sched.eta == pytest.approx(float(jax_state.eta))
-    assert opt.param_groups[0]["lr"] == pytest.approx(sched.eta)
+    assert sched.n_drops >= 2
+    assert opt.param_groups[0]["lr"] == pytest.approx(sched.eta) == pytest.approx(0.1 * 0.5**sched.n_drops)
+    assert len(sched.history) == 120
