@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Optional
 
 import jax
-import jax.numpy as jnp
 
 from .games.base import Game
 from .runs import RunStatistics, run_many
@@ -111,21 +110,3 @@ def simulate_sga(
     return run_many(make_sga_step(game, config), game.u0, n_steps, n_runs, key,
                     observables, **run_options)
 
-
-def final_states(game: Game, config: SGAConfig, n_steps: int, n_runs: int, key: jax.Array):
-    """The final joint states of ``n_runs`` runs, shape ``(n_runs, dim)``.
-
-    Keeps every run's final state (not every step): for plots of the
-    parameter distribution. Uses the same per-run keys as :func:`simulate_sga`.
-    """
-    step = make_sga_step(game, config)
-
-    def one(r):
-        run_key = jax.random.fold_in(key, r)
-
-        def body(t, u):
-            return step(jax.random.fold_in(run_key, t), u)
-
-        return jax.lax.fori_loop(0, n_steps, body, game.u0)
-
-    return jax.jit(jax.vmap(one))(jnp.arange(n_runs, dtype=jnp.uint32))

@@ -268,8 +268,8 @@ def monte_carlo_weak_error(
             scheme=comp.scheme, sde=comp.sde, covariance=comp.covariance, method="monte-carlo",
             test_function=test_function_name, etas=list(etas), error_final=finals,
             error_max=maxes, signed_error_final=signed,
-            error_final_ci=[[max(abs(e) - Z95 * s, 0.0) if abs(e) > Z95 * s else 0.0,
-                             abs(e) + Z95 * s] for e, s in zip(signed, ses)],
+            error_final_ci=[[max(abs(e) - Z95 * s, 0.0), abs(e) + Z95 * s]
+                            for e, s in zip(signed, ses)],
             order_final=fit_order(etas, finals), order_max=fit_order(etas, maxes),
             order_final_ci=bootstrap_order(etas, signed, ses, seed=seed),
             expected_order=comp.expected_order,
