@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,10 +73,17 @@ class RunStatistics:
                              self.n_runs + other.n_runs)
 
 
-def _chunk_statistics(step: Step, observables: Observables, u0, n_records, record_every, bound):
-    """A jitted function ``run_ids -> (mean, m2, count)`` over one chunk of runs."""
+@eqx.filter_jit
+def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_every: int,
+               bound: float, run_ids, key, n_runs):
+    """``(mean, m2, count)`` of the observables over one chunk of runs, at every record.
 
-    def one_run_record(carry, t_record):
+    One module-level jitted function: ``step`` and ``observables`` are
+    equinox modules or plain functions, so a repeated call with the same game
+    (its arrays are traced) and the same observables reuses the compilation.
+    """
+
+    def one_record(carry, t_record):
         keys, u, alive = carry  # keys: (chunk,) run keys; u: (chunk, ...) states
 
         def body(i, state):
@@ -92,16 +100,13 @@ def _chunk_statistics(step: Step, observables: Observables, u0, n_records, recor
         u, alive = jax.lax.fori_loop(0, record_every, body, (u, alive))
         return (keys, u, alive), _moments(observables, u, alive)
 
-    def run(run_ids, key, n_runs):
-        keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(run_ids)
-        u = jnp.broadcast_to(u0, (run_ids.shape[0],) + u0.shape)
-        # Padding runs (ids past n_runs) start dead: they never enter the statistics.
-        alive = run_ids < n_runs
-        first = _moments(observables, u, alive)
-        _, rest = jax.lax.scan(one_run_record, (keys, u, alive), jnp.arange(n_records))
-        return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
-
-    return jax.jit(run)
+    keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(run_ids)
+    u = jnp.broadcast_to(u0, (run_ids.shape[0],) + u0.shape)
+    # Padding runs (ids past n_runs) start dead: they never enter the statistics.
+    alive = run_ids < n_runs
+    first = _moments(observables, u, alive)
+    _, rest = jax.lax.scan(one_record, (keys, u, alive), jnp.arange(n_records))
+    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
 
 
 def _moments(observables, u, alive):
@@ -151,7 +156,6 @@ def run_many(
     chunk_size = max(1, min(chunk_size, n_runs))
     if len(devices) > 1:
         chunk_size = math.ceil(chunk_size / len(devices)) * len(devices)
-    run_chunk = _chunk_statistics(step, observables, u0, n_records, record_every, float(bound))
     steps = np.arange(n_records + 1) * record_every
     total: Optional[RunStatistics] = None
     for start in range(0, n_runs, chunk_size):
@@ -160,7 +164,8 @@ def run_many(
         if len(devices) > 1:
             mesh = Mesh(np.array(devices), ("runs",))
             ids = jax.device_put(ids, NamedSharding(mesh, PartitionSpec("runs")))
-        mean, m2, count = run_chunk(ids, key, n_runs)
+        mean, m2, count = _run_chunk(step, observables, u0, n_records, record_every, float(bound),
+                                     ids, key, jnp.asarray(n_runs))
         count = np.asarray(count, dtype=int)
         mean = np.asarray(mean, dtype=np.float64)
         variance = np.asarray(m2, dtype=np.float64) / np.maximum(count - 1, 1)[:, None]

@@ -24,12 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal, Optional
 
+import equinox as eqx
 import jax
 
 from .games.base import Game
 from .runs import RunStatistics, run_many
 
-__all__ = ["SGAConfig", "sga_step", "make_sga_step", "simulate_sga", "SCHEMES"]
+__all__ = ["SGAConfig", "SGAStep", "sga_step", "make_sga_step", "simulate_sga", "SCHEMES"]
 
 SCHEMES = ("alt", "sml")
 
@@ -80,9 +81,23 @@ def sga_step(game: Game, config: SGAConfig, key: jax.Array, u: jax.Array) -> jax
     return game.join(theta, omega)
 
 
-def make_sga_step(game: Game, config: SGAConfig) -> Callable[[jax.Array, jax.Array], jax.Array]:
+class SGAStep(eqx.Module):
+    """``step(key, u) -> u'``: one SGA step as a callable pytree.
+
+    Being a module (the game's arrays are leaves, the config static) lets
+    :func:`gandyn.runs.run_many` reuse one compilation across calls.
+    """
+
+    game: Game
+    config: SGAConfig = eqx.field(static=True)
+
+    def __call__(self, key: jax.Array, u: jax.Array) -> jax.Array:
+        return sga_step(self.game, self.config, key, u)
+
+
+def make_sga_step(game: Game, config: SGAConfig) -> SGAStep:
     """``step(key, u) -> u'`` for :func:`gandyn.runs.run_many`."""
-    return lambda key, u: sga_step(game, config, key, u)
+    return SGAStep(game, config)
 
 
 def simulate_sga(

@@ -33,6 +33,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -155,6 +156,13 @@ def _n_steps(horizon: float, eta: float) -> int:
     return n
 
 
+class _AtLeast1d(eqx.Module):
+    fn: Callable = eqx.field(static=True)
+
+    def __call__(self, u):
+        return jnp.atleast_1d(self.fn(u))
+
+
 def exact_weak_error(
     spec: LinearQuadraticSpec,
     comparisons: Sequence[Comparison],
@@ -219,7 +227,7 @@ def monte_carlo_weak_error(
         raise ValueError("paths must be at least 2")
     substeps = substeps or default_substeps
     key = jax.random.key(seed)
-    f = lambda u: jnp.atleast_1d(test_fn(u))
+    f = _AtLeast1d(test_fn)
 
     def report(label):
         return None if progress is None else (lambda done: progress(label, done, paths))
@@ -278,6 +286,19 @@ def monte_carlo_weak_error(
     return results
 
 
+class _EstimateAndCorrection(eqx.Module):
+    """Observables ``[E f estimate, integrator correction]`` of an SDE state."""
+
+    f: Callable = eqx.field(static=True)
+    richardson: bool = eqx.field(static=True)
+
+    def __call__(self, state):
+        if not self.richardson:
+            return jnp.concatenate([self.f(state), jnp.zeros(1)])
+        fine, coarse = self.f(state[0]), self.f(state[1])
+        return jnp.concatenate([2.0 * fine - coarse, fine - coarse])
+
+
 def _sde_statistics(sde, n, paths, key, f, substeps, richardson, integrator, **run_options):
     """SDE statistics with observables ``[estimate of E f, integrator correction]``.
 
@@ -285,13 +306,7 @@ def _sde_statistics(sde, n, paths, key, f, substeps, richardson, integrator, **r
     the correction ``f(fine) − f(coarse)`` estimates the fine solution's own
     Euler–Maruyama error; without it the correction column is 0.
     """
-    if richardson:
-        def obs(state):
-            fine, coarse = f(state[0]), f(state[1])
-            return jnp.concatenate([2.0 * fine - coarse, fine - coarse])
-    else:
-        def obs(u):
-            return jnp.concatenate([f(u), jnp.zeros(1)])
+    obs = _EstimateAndCorrection(f, richardson)
     return simulate_sde(sde, n, paths, key, obs, substeps=substeps, richardson=richardson,
                         integrator=integrator, raw_observables=True, **run_options)
 

@@ -30,13 +30,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from ..runs import RunStatistics, run_many
 from .coefficients import SDE
 
-__all__ = ["INTEGRATORS", "heun_step", "euler_maruyama_step", "make_sde_step", "richardson_observables", "simulate_sde"]
+__all__ = ["INTEGRATORS", "SDEStep", "heun_step", "euler_maruyama_step", "make_sde_step",
+           "richardson_observables", "simulate_sde"]
 
 
 INTEGRATORS = ("heun", "euler")
@@ -55,30 +57,30 @@ def heun_step(sde: SDE, u: jax.Array, dw: tuple[jax.Array, ...], h) -> jax.Array
     return u + 0.5 * (drift + sde.drift(predictor)) * h + noise
 
 
-def make_sde_step(sde: SDE, substeps: int = 8, richardson: bool = False,
-                  integrator: str = "heun"):
+class SDEStep(eqx.Module):
     """``step(key, state) -> state`` over one interval of length ``sde.eta``.
 
     The state is ``u`` (shape ``(dim,)``), or ``(fine, coarse)`` stacked
-    (shape ``(2, dim)``) when ``richardson`` is set.
+    (shape ``(2, dim)``) when ``richardson`` is set. A callable pytree, so
+    :func:`gandyn.runs.run_many` reuses one compilation across calls.
     """
-    if not (isinstance(substeps, int) and substeps >= 1):
-        raise ValueError(f"substeps must be a positive integer, got {substeps!r}")
-    if integrator not in INTEGRATORS:
-        raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
-    one_step = heun_step if integrator == "heun" else euler_maruyama_step
-    h = sde.eta / substeps
 
-    if not richardson:
-        def step(key, u):
+    sde: SDE
+    substeps: int = eqx.field(static=True)
+    richardson: bool = eqx.field(static=True)
+    integrator: str = eqx.field(static=True)
+
+    def __call__(self, key, state):
+        sde = self.sde
+        one_step = heun_step if self.integrator == "heun" else euler_maruyama_step
+        h = sde.eta / self.substeps
+        if not self.richardson:
             def body(i, u):
                 return one_step(sde, u, sde.sample_noise(jax.random.fold_in(key, i), h), h)
-            return jax.lax.fori_loop(0, substeps, body, u)
-        return step
+            return jax.lax.fori_loop(0, self.substeps, body, state)
 
-    h_fine = h / 2
+        h_fine = h / 2
 
-    def step(key, state):
         def body(i, state):
             fine, coarse = state[0], state[1]
             dw1 = sde.sample_noise(jax.random.fold_in(key, 2 * i), h_fine)
@@ -88,13 +90,30 @@ def make_sde_step(sde: SDE, substeps: int = 8, richardson: bool = False,
             dw = tuple(a + b for a, b in zip(dw1, dw2))
             coarse = one_step(sde, coarse, dw, h)
             return jnp.stack([fine, coarse])
-        return jax.lax.fori_loop(0, substeps, body, state)
-    return step
+
+        return jax.lax.fori_loop(0, self.substeps, body, state)
+
+
+def make_sde_step(sde: SDE, substeps: int = 8, richardson: bool = False,
+                  integrator: str = "heun") -> SDEStep:
+    """``step(key, state) -> state`` over one interval of length ``sde.eta`` (see :class:`SDEStep`)."""
+    if not (isinstance(substeps, int) and substeps >= 1):
+        raise ValueError(f"substeps must be a positive integer, got {substeps!r}")
+    if integrator not in INTEGRATORS:
+        raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
+    return SDEStep(sde, substeps, bool(richardson), integrator)
+
+
+class _Extrapolated(eqx.Module):
+    observables: Callable = eqx.field(static=True)
+
+    def __call__(self, state):
+        return 2.0 * self.observables(state[0]) - self.observables(state[1])
 
 
 def richardson_observables(observables: Callable[[jax.Array], jax.Array]):
     """``state -> 2 f(fine) − f(coarse)`` for a stacked ``(fine, coarse)`` state."""
-    return lambda state: 2.0 * observables(state[0]) - observables(state[1])
+    return _Extrapolated(observables)
 
 
 def simulate_sde(
