@@ -25,7 +25,7 @@ DEFAULT_STUDY: dict[str, Any] = {
         "horizon": 2.0,
         "etas": [0.4, 0.2, 0.1],
         "method": "monte-carlo",
-        "paths": 20_000,
+        "paths": 40_000,
         "seed": 0,
         "test_function": "sq-norm",
         "comparisons": [
