@@ -48,6 +48,8 @@ def register(subparsers) -> None:
                    help="override study.paths (Monte Carlo paths per scheme, SDE and eta)")
     p.add_argument("--seed", type=int, default=None, help="override study.seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-resume", action="store_true",
+                   help="with --out: ignore checkpoints of an earlier, interrupted run")
     add_output_options(p)
     p.set_defaults(func=_main)
 
@@ -70,7 +72,7 @@ def _load(args) -> tuple[WeakOrderConfig, dict]:
         raise UsageError(str(err)) from None
 
 
-def run_weak_order(config: WeakOrderConfig, progress=None) -> dict:
+def run_weak_order(config: WeakOrderConfig, progress=None, checkpoint=None) -> dict:
     """Run a validated weak-order study and return the JSON result object."""
     from .analysis.test_functions import make_test_function
     from .analysis.weak_error import Comparison, exact_weak_error, monte_carlo_weak_error
@@ -92,7 +94,8 @@ def run_weak_order(config: WeakOrderConfig, progress=None) -> dict:
             paths=study.paths, seed=study.seed, test_function_name=study.test_function,
             substeps=(lambda eta: study.substeps) if study.substeps else None,
             richardson=study.richardson, integrator=study.integrator,
-            chunk_size=study.chunk_size, bound=study.divergence_bound, progress=progress)
+            chunk_size=study.chunk_size, bound=study.divergence_bound, progress=progress,
+            checkpoint=checkpoint)
     return {
         "game": config.game.kind,
         "method": study.method,
@@ -134,8 +137,22 @@ def _main(args: argparse.Namespace) -> int:
     out_dir = prepare_out_dir(args.out) if args.out else None
     from .report.progress import progress_reporter
 
+    checkpoint = None
+    if out_dir is not None and config.study.method == "monte-carlo":
+        import shutil
+
+        from . import __version__
+        from .checkpoint import CheckpointStore
+
+        ckpt_dir = out_dir / ".checkpoints" / "weak-order"
+        if args.no_resume and ckpt_dir.exists():
+            shutil.rmtree(ckpt_dir)
+        checkpoint = CheckpointStore(ckpt_dir, {"config": config.model_dump(mode="json"),
+                                                "version": __version__})
     with progress_reporter(enabled=not args.no_progress) as progress:
-        result = run_weak_order(config, progress=progress)
+        result = run_weak_order(config, progress=progress, checkpoint=checkpoint)
+    if checkpoint is not None:
+        result["resumed_pieces"] = len(checkpoint.loaded)
     result["config"] = raw
     if out_dir is not None:
         from .report.weak_order_plots import write_weak_order_outputs

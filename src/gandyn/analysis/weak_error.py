@@ -216,13 +216,19 @@ def monte_carlo_weak_error(
     chunk_size: int = 8192,
     bound: float = 1e6,
     progress: Optional[Callable[[str, int, int], None]] = None,
+    checkpoint=None,
 ) -> list[ComparisonResult]:
     """Monte Carlo weak errors on any game (see the module docstring).
 
     ``paths`` runs of each scheme and paths of each SDE per ``η``. SGA runs
     are shared between comparisons of the same scheme. ``progress(label,
-    done, total)`` is called as chunks of runs finish.
+    done, total)`` is called as chunks of runs finish. With a
+    :class:`gandyn.checkpoint.CheckpointStore`, every finished batch of runs is
+    saved, and saved ones are reused (same numbers: every piece has its own key).
     """
+    def piece(name, compute):
+        return compute() if checkpoint is None else checkpoint.statistics(name, compute)
+
     if paths < 2:
         raise ValueError("paths must be at least 2")
     substeps = substeps or default_substeps
@@ -242,14 +248,18 @@ def monte_carlo_weak_error(
             if (comp.scheme, eta) not in sga_cache:
                 cfg = SGAConfig(comp.scheme, eta_theta=float(eta), batch_size=batch_size)
                 scheme_key = jax.random.fold_in(key, 2 * ei + (comp.scheme == "sml"))
-                sga_cache[(comp.scheme, eta)] = simulate_sga(
-                    game, cfg, n, paths, scheme_key, f,
-                    progress=report(f"{comp.scheme.upper()} eta={eta:g}"), **run_options)
+                sga_cache[(comp.scheme, eta)] = piece(
+                    f"sga-{comp.scheme}-eta{ei}",
+                    lambda: simulate_sga(game, cfg, n, paths, scheme_key, f,
+                                         progress=report(f"{comp.scheme.upper()} eta={eta:g}"),
+                                         **run_options))
             disc = sga_cache[(comp.scheme, eta)]
             sde = make_sde(game, comp.sde, float(eta), batch_size, comp.covariance)
             sde_key = jax.random.fold_in(jax.random.fold_in(key, 10**6 + ci), ei)
-            cont = _sde_statistics(sde, n, paths, sde_key, f, substeps(eta), richardson, integrator,
-                                   progress=report(f"{comp.sde} eta={eta:g}"), **run_options)
+            cont = piece(f"sde-{ci}-{comp.sde}-{comp.covariance}-eta{ei}",
+                         lambda: _sde_statistics(sde, n, paths, sde_key, f, substeps(eta), richardson,
+                                                 integrator, progress=report(f"{comp.sde} eta={eta:g}"),
+                                                 **run_options))
             e = disc.mean[:, 0] - cont.mean[:, 0]
             se = np.sqrt(disc.standard_error[:, 0] ** 2 + cont.standard_error[:, 0] ** 2)
             finals.append(abs(e[-1]))
