@@ -1,0 +1,122 @@
+"""MLP GANs: an equinox generator and discriminator as one stochastic min-max game.
+
+Both networks are ``eqx.nn.MLP``s; their parameters are flattened with
+:func:`jax.flatten_util.ravel_pytree` into the game's ``theta`` and
+``omega``. Losses, with ``D`` the discriminator's logit and ``σ`` the sigmoid:
+
+* ``vanilla``: ``Φ = log σ(D(x)) + log(1 − σ(D(G(z))))`` (Goodfellow et al.),
+* ``non-saturating``: ω ascends the same Φ, θ instead minimises ``−log σ(D(G(z)))``,
+* ``wgan``: ``Φ = D(x) − D(G(z))``,
+* ``wgan-gp``: WGAN, and the discriminator also pays
+  ``λ (‖∇_x D(x̂)‖ − 1)²`` at ``x̂ = εx + (1 − ε)G(z)`` (Gulrajani et al.), over a
+  third term of pre-drawn triples ``(z, x, ε)``; the generator does not see it.
+
+Every loss is additive in the real and the fake sample, so the game has a
+real term (the data) and a fake term (``n_latent`` pre-drawn latent points),
+which equals the paper's i.i.d. sampling of pairs (see
+:mod:`gandyn.games.base`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from .base import Game, LossTerm, with_weight_decay
+
+__all__ = ["MLPGAN", "mlp_gan", "MLP_LOSSES"]
+
+MLP_LOSSES = ("vanilla", "non-saturating", "wgan", "wgan-gp")
+
+
+@dataclass(frozen=True)
+class MLPGAN:
+    """An MLP GAN: the game, and how to turn ``theta`` into generated samples."""
+
+    game: Game
+    unravel_generator: Callable
+    unravel_discriminator: Callable
+    latent_dim: int
+
+    def generate(self, theta, z) -> jax.Array:
+        """Samples ``G_θ(z)`` for latent points ``z`` of shape ``(n, latent_dim)``."""
+        generator = self.unravel_generator(theta)
+        return jax.vmap(generator)(jnp.asarray(z))
+
+    def discriminate(self, omega, x) -> jax.Array:
+        return jax.vmap(self.unravel_discriminator(omega))(jnp.asarray(x))[:, 0]
+
+
+def _flat(model):
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+    return flat, lambda v: eqx.combine(unravel(v), static)
+
+
+def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
+            loss: str = "vanilla", gp_weight: float = 10.0, weight_decay: float = 0.0,
+            n_latent: int = 256, n_penalty: int = 256, seed: int = 0) -> MLPGAN:
+    """An MLP GAN on the samples ``data`` (shape ``(n, d)``); see the module docstring."""
+    if loss not in MLP_LOSSES:
+        raise ValueError(f"loss must be one of {MLP_LOSSES}, got {loss!r}")
+    data = jnp.asarray(data, dtype=float)
+    if data.ndim != 2 or data.shape[0] < 1:
+        raise ValueError("data must be a non-empty (n, d) array")
+    for name, v in (("latent_dim", latent_dim), ("hidden", hidden), ("depth", depth),
+                    ("n_latent", n_latent), ("n_penalty", n_penalty)):
+        if not (isinstance(v, int) and v >= 1):
+            raise ValueError(f"{name} must be a positive integer")
+    if gp_weight < 0 or weight_decay < 0:
+        raise ValueError("gp_weight and weight_decay must be non-negative")
+    d = data.shape[1]
+    kg, kd, kz, kp = jax.random.split(jax.random.key(seed), 4)
+    generator = eqx.nn.MLP(latent_dim, d, hidden, depth, activation=jax.nn.relu, key=kg)
+    discriminator = eqx.nn.MLP(d, 1, hidden, depth, activation=jax.nn.leaky_relu, key=kd)
+    theta0, unravel_g = _flat(generator)
+    omega0, unravel_d = _flat(discriminator)
+    z = jax.random.normal(kz, (n_latent, latent_dim))
+
+    def D(omega, x):
+        return unravel_d(omega)(x)[0]
+
+    def G(theta, zi):
+        return unravel_g(theta)(zi)
+
+    wgan = loss in ("wgan", "wgan-gp")
+
+    def real(theta, omega, x):
+        return D(omega, x) if wgan else -jax.nn.softplus(-D(omega, x))
+
+    def fake(theta, omega, zi):
+        logit = D(omega, G(theta, zi))
+        return -logit if wgan else -jax.nn.softplus(logit)
+
+    def fake_ns(theta, omega, zi):
+        return jax.nn.softplus(-D(omega, G(theta, zi)))
+
+    terms = [LossTerm(loss=real, data=data,
+                      generator_loss=(lambda th, om, x: jnp.zeros(()))
+                      if loss == "non-saturating" else None),
+             LossTerm(loss=fake, data=z,
+                      generator_loss=fake_ns if loss == "non-saturating" else None)]
+    if loss == "wgan-gp":
+        k1, k2, k3 = jax.random.split(kp, 3)
+        triples = {"z": jax.random.normal(k1, (n_penalty, latent_dim)),
+                   "x": data[jax.random.randint(k2, (n_penalty,), 0, data.shape[0])],
+                   "eps": jax.random.uniform(k3, (n_penalty,))}
+
+        def penalty(theta, omega, s):
+            x_hat = s["eps"] * s["x"] + (1 - s["eps"]) * jax.lax.stop_gradient(G(theta, s["z"]))
+            grad_norm = jnp.linalg.norm(jax.grad(lambda x: D(omega, x))(x_hat))
+            return -gp_weight * (grad_norm - 1.0) ** 2
+
+        terms.append(LossTerm(loss=penalty, data=triples,
+                              generator_loss=lambda th, om, s: jnp.zeros(())))
+    game = Game(terms=tuple(terms), theta0=theta0, omega0=omega0, name=f"mlp-{loss}")
+    return MLPGAN(with_weight_decay(game, weight_decay), unravel_g, unravel_d, latent_dim)
