@@ -12,6 +12,10 @@ Game tables (``[game]``, chosen by ``kind``):
   ``theta0``, ``omega0``, ``seed``, ``weight_decay`` (Cao & Guo §4.2).
 * ``dirac``: ``loss`` (vanilla, non-saturating, wgan), ``dim``, ``theta0``,
   ``omega0``, ``reg``, ``data_std``, ``n_data``, ``seed``.
+* ``mlp-gan``: ``dataset`` (ring, grid), ``setting`` (ring: pacgan, wgan-gp),
+  ``n_data``, ``data_seed``, ``loss`` (vanilla, non-saturating, wgan, wgan-gp),
+  ``latent_dim``, ``hidden``, ``depth``, ``n_latent``, ``gp_weight``,
+  ``weight_decay``, ``seed``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ConfigError", "WeakOrderConfig", "InvariantConfig", "StationaryConfig", "load_toml", "parse_config", "format_validation_error"]
+__all__ = ["ConfigError", "WeakOrderConfig", "InvariantConfig", "StationaryConfig", "TrainConfig", "load_toml", "parse_config", "format_validation_error"]
 
 
 class ConfigError(ValueError):
@@ -108,7 +112,40 @@ class DiracGame(_Strict):
                          self.data_std, self.n_data, self.seed)
 
 
-GameConfig = Annotated[Union[LinearQuadraticGame, TanhWGANGame, DiracGame],
+class MLPGANGame(_Strict):
+    kind: Literal["mlp-gan"]
+    dataset: Literal["ring", "grid"] = "ring"
+    setting: Literal["pacgan", "wgan-gp"] = "pacgan"
+    n_data: int = Field(256, ge=1)
+    data_seed: int = 0
+    loss: Literal["vanilla", "non-saturating", "wgan", "wgan-gp"] = "vanilla"
+    latent_dim: int = Field(2, ge=1)
+    hidden: int = Field(16, ge=1)
+    depth: int = Field(2, ge=1)
+    n_latent: int = Field(256, ge=1)
+    gp_weight: float = Field(10.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 0
+
+    def mixture(self):
+        from .datasets import grid, ring
+
+        if self.dataset == "ring":
+            return ring(self.n_data, self.data_seed, self.setting)
+        return grid(self.n_data, self.data_seed)
+
+    def build_gan(self):
+        from .games.mlp_gan import mlp_gan
+
+        return mlp_gan(self.mixture().samples, latent_dim=self.latent_dim, hidden=self.hidden,
+                       depth=self.depth, loss=self.loss, gp_weight=self.gp_weight,
+                       weight_decay=self.weight_decay, n_latent=self.n_latent, seed=self.seed)
+
+    def build(self):
+        return self.build_gan().game
+
+
+GameConfig = Annotated[Union[LinearQuadraticGame, TanhWGANGame, DiracGame, MLPGANGame],
                        Field(discriminator="kind")]
 
 
@@ -201,12 +238,55 @@ class InvariantConfig(_Strict):
         return self
 
 
+class TrainSettings(_Strict):
+    dataset: Literal["ring", "grid", "digits"] = "ring"
+    loss: Literal["vanilla", "non-saturating", "wgan", "wgan-gp"] = "vanilla"
+    optimizers: list[Literal["sgd", "step-decay", "adam", "fdr"]] = Field(
+        default_factory=lambda: ["sgd", "step-decay", "adam", "fdr"], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    steps: int = Field(4000, ge=1)
+    n_evals: int = Field(8, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eta: float = Field(0.05, gt=0, allow_inf_nan=False)
+    adam_lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    decay_every: int = Field(1000, ge=1)
+    decay_factor: float = Field(0.5, gt=0, le=1)
+    fdr_epsilon: float = Field(0.1, gt=0)
+    fdr_delta: float = Field(0.5, gt=0, lt=1)
+    fdr_test_interval: int = Field(100, ge=1)
+    fdr_min_samples: int = Field(400, ge=20)
+    weight_decay: float = Field(1e-3, ge=0)
+    gp_weight: float = Field(10.0, ge=0)
+    latent_dim: int = Field(2, ge=1)
+    hidden: int = Field(64, ge=1)
+    depth: int = Field(2, ge=1)
+    n_data: int = Field(2048, ge=2)
+    n_latent: int = Field(2048, ge=1)
+    data_seed: int = 0
+    eval_samples: int = Field(2000, ge=10)
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        if len(set(self.optimizers)) != len(self.optimizers):
+            raise ValueError("optimizers must be distinct")
+        if self.n_evals > self.steps:
+            raise ValueError(f"n_evals ({self.n_evals}) must not exceed steps ({self.steps})")
+        return self
+
+
+class TrainConfig(_Strict):
+    train: TrainSettings
+
+
 def format_validation_error(err: ValidationError) -> str:
     """The first problem of a pydantic error as ``field.path: message``."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith(("function-",)))
     # Tagged unions add the tag to the path (e.g. game.linear-quadratic.A): drop it.
-    parts = [p for p in loc.split(".") if p not in ("linear-quadratic", "tanh-wgan", "dirac")]
+    parts = [p for p in loc.split(".")
+             if p not in ("linear-quadratic", "tanh-wgan", "dirac", "mlp-gan")]
     loc = ".".join(parts)
     msg = first.get("msg", "invalid value")
     msg = msg.removeprefix("Value error, ")

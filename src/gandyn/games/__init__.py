@@ -2,8 +2,9 @@
 
 from .base import Game, LossTerm, make_game, with_weight_decay
 from .dirac import DIRAC_LOSSES, dirac_gan
+from .mlp_gan import MLP_LOSSES, MLPGAN, mlp_gan
 from .linear_quadratic import LinearQuadraticSpec, exact_data, linear_quadratic, make_spec
 from .tanh_wgan import tanh_wgan
 
 __all__ = ["Game", "LossTerm", "make_game", "with_weight_decay", "dirac_gan", "DIRAC_LOSSES", "LinearQuadraticSpec",
-           "make_spec", "exact_data", "linear_quadratic", "tanh_wgan"]
+           "make_spec", "exact_data", "linear_quadratic", "tanh_wgan", "mlp_gan", "MLPGAN", "MLP_LOSSES"]

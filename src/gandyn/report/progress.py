@@ -24,7 +24,7 @@ def progress_reporter(enabled: bool = True):
         def plain(label, done, total):
             if done >= total and label not in finished:
                 finished.add(label)
-                sys.stderr.write(f"  done: {label} ({total} runs)\n")
+                sys.stderr.write(f"  done: {label}\n")
                 sys.stderr.flush()
 
         yield plain

@@ -1,0 +1,239 @@
+"""Train MLP GANs with several optimisers and seeds, and score what they generate.
+
+Every optimiser updates both players simultaneously from one minibatch (SML),
+on the pytree ``(θ, ω)`` with gradients ``(g_θ, −g_ω)`` (each player descends
+the loss it minimises):
+
+* ``sgd``: constant learning rate ``eta``;
+* ``step-decay``: ``eta`` times ``decay_factor`` every ``decay_every`` steps;
+* ``adam``: Adam with ``adam_lr``, ``β1 = 0.5``, ``β2 = 0.999`` (the usual GAN setting);
+* ``fdr``: SGD whose rate follows the FDR schedule (:func:`gandyn.schedules.fdr_sgd`).
+
+Seeds vary the networks' initialisation and the minibatches; the data and
+the latent set are shared. All seeds of one optimiser run as one
+``vmap``-ped ``lax.scan``, evaluated at ``n_evals`` points along the way.
+
+Scores: on the mixtures, modes covered, share of high-quality samples,
+reverse KL over modes (:mod:`gandyn.analysis.sample_metrics`) and MMD to the
+data; on the digits, the Fréchet distance between real and generated
+samples in a fixed feature space (the first 20 principal components of the
+real digits) and a classifier score ``exp E KL(p(y|x) ‖ p(y))`` from a
+logistic regression trained on the real digits (an Inception-score analogue).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .analysis.sample_metrics import mixture_metrics, mmd_rbf
+from .datasets import digits, grid, ring
+from .games.mlp_gan import mlp_gan
+from .schedules.fdr import FDRRuleConfig, fdr_sgd
+
+__all__ = ["OPTIMIZERS", "train_study", "DigitScorer"]
+
+OPTIMIZERS = ("sgd", "step-decay", "adam", "fdr")
+
+
+class DigitScorer:
+    """Fixed feature space and classifier for scoring generated digits."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, n_components: int = 20):
+        from sklearn.decomposition import PCA
+        from sklearn.linear_model import LogisticRegression
+
+        self.images = images
+        self.pca = PCA(n_components=n_components, random_state=0).fit(images)
+        self.clf = LogisticRegression(max_iter=2000).fit(images, labels)
+        f = self.pca.transform(images)
+        self.mu, self.cov = f.mean(0), np.cov(f.T)
+
+    def frechet(self, samples: np.ndarray) -> float:
+        from scipy.linalg import sqrtm
+
+        f = self.pca.transform(samples)
+        mu, cov = f.mean(0), np.cov(f.T)
+        covmean = sqrtm(self.cov @ cov).real
+        return float(np.sum((self.mu - mu) ** 2) + np.trace(self.cov + cov - 2 * covmean))
+
+    def classifier_score(self, samples: np.ndarray) -> float:
+        p = np.clip(self.clf.predict_proba(samples), 1e-12, 1)
+        marginal = p.mean(0)
+        return float(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(marginal)), axis=1))))
+
+    def scores(self, samples: np.ndarray) -> dict:
+        ok = np.all(np.isfinite(samples), axis=1)
+        if ok.sum() < 3:
+            return {"frechet_pca": float("inf"), "classifier_score": 1.0}
+        s = np.clip(samples[ok], -1.5, 1.5)
+        return {"frechet_pca": self.frechet(s), "classifier_score": self.classifier_score(s)}
+
+
+def _optimizer(name: str, cfg: dict) -> optax.GradientTransformation:
+    if name == "sgd":
+        return optax.sgd(cfg["eta"])
+    if name == "step-decay":
+        return optax.sgd(optax.exponential_decay(cfg["eta"], cfg["decay_every"], cfg["decay_factor"],
+                                                 staircase=True))
+    if name == "adam":
+        return optax.adam(cfg["adam_lr"], b1=0.5, b2=0.999)
+    if name == "fdr":
+        return fdr_sgd(FDRRuleConfig(eta0=cfg["eta"], delta=cfg["fdr_delta"],
+                                     epsilon=cfg["fdr_epsilon"], test_interval=cfg["fdr_test_interval"],
+                                     min_samples=cfg["fdr_min_samples"]))
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def _current_eta(name: str, state, cfg: dict, step: int) -> float:
+    if name == "fdr":
+        return float(state.rule.eta)
+    if name == "step-decay":
+        return cfg["eta"] * cfg["decay_factor"] ** (step // cfg["decay_every"])
+    return cfg["eta"] if name == "sgd" else cfg["adam_lr"]
+
+
+def train_study(cfg: dict, progress=None) -> dict:
+    """Run the training study described by ``cfg`` (see :class:`gandyn.config.TrainConfig`)."""
+    started = time.perf_counter()
+    dataset = cfg["dataset"]
+    if dataset == "digits":
+        images, labels = digits()
+        rng = np.random.default_rng(cfg["data_seed"])
+        data = images[rng.permutation(len(images))[: cfg["n_data"]]]
+        scorer = DigitScorer(images, labels)
+        mixture = None
+    else:
+        mixture = ring(cfg["n_data"], cfg["data_seed"]) if dataset == "ring" else grid(
+            cfg["n_data"], cfg["data_seed"])
+        data = mixture.samples
+        scorer = None
+    build = lambda seed: mlp_gan(data, latent_dim=cfg["latent_dim"], hidden=cfg["hidden"],
+                                 depth=cfg["depth"], loss=cfg["loss"], gp_weight=cfg["gp_weight"],
+                                 weight_decay=cfg["weight_decay"], n_latent=cfg["n_latent"],
+                                 seed=seed)
+    gan = build(cfg["data_seed"])
+    game = gan.game
+    seeds = list(cfg["seeds"])
+    inits = [build(s).game for s in seeds]
+    theta0 = jnp.stack([g.theta0 for g in inits])
+    omega0 = jnp.stack([g.omega0 for g in inits])
+    z_eval = jax.random.normal(jax.random.key(12345), (cfg["eval_samples"], cfg["latent_dim"]))
+    n_evals = max(1, cfg["n_evals"])
+    segment = max(1, cfg["steps"] // n_evals)
+    B = cfg["batch_size"]
+
+    def score(theta):
+        samples = np.asarray(gan.generate(theta, z_eval))
+        if scorer is not None:
+            return scorer.scores(samples)
+        finite = np.all(np.isfinite(samples), axis=1)
+        out = mixture_metrics(samples, mixture)
+        out["mmd"] = (mmd_rbf(samples[finite][:1000], mixture.samples[:1000], bandwidth=0.5)
+                      if finite.sum() >= 2 else float("inf"))
+        return out
+
+    results = []
+    for name in cfg["optimizers"]:
+        opt = _optimizer(name, cfg)
+
+        def run_segment(params, state, key, start):
+            def step(carry, t):
+                params, state = carry
+                th, om = params
+                g_th, g_om = game.batch_gradients(th, om, game.sample_indices(
+                    jax.random.fold_in(key, start + t), B))
+                updates, state = opt.update((g_th, -g_om), state, params)
+                return (optax.apply_updates(params, updates), state), None
+
+            (params, state), _ = jax.lax.scan(step, (params, state), jnp.arange(segment))
+            return params, state
+
+        run = jax.jit(jax.vmap(run_segment, in_axes=(0, 0, 0, None)))
+        params = (theta0, omega0)
+        state = jax.vmap(opt.init)(params)
+        keys = jax.vmap(lambda s: jax.random.key(s))(jnp.asarray(seeds))
+        curve = []
+        for k in range(n_evals):
+            params, state = run(params, state, keys, k * segment)
+            step_done = (k + 1) * segment
+            per_seed = []
+            for i in range(len(seeds)):
+                theta_i = params[0][i]
+                m = score(theta_i)
+                m["eta"] = _current_eta(name, jax.tree_util.tree_map(lambda a: a[i], state), cfg,
+                                        step_done)
+                per_seed.append(m)
+            curve.append({"step": step_done, "per_seed": per_seed})
+            if progress is not None:
+                progress(name, k + 1, n_evals)
+        final = curve[-1]["per_seed"]
+        keys_m = [k for k in final[0] if k not in ("eta", "n_modes")]
+        summary = {}
+        for key_m in keys_m:
+            vals = np.array([m[key_m] for m in final], dtype=float)
+            good = vals[np.isfinite(vals)]
+            summary[key_m] = {
+                "mean": float(np.mean(good)) if good.size else float("inf"),
+                "std": float(np.std(good, ddof=1)) if good.size > 1 else 0.0,
+                "n_infinite": int(vals.size - good.size)}
+        entry = {"optimizer": name, "seeds": seeds, "final": summary, "final_per_seed": final,
+                 "curve": curve,
+                 "final_eta": [m["eta"] for m in final],
+                 "diverged_seeds": int(sum(not np.all(np.isfinite(np.asarray(params[0][i])))
+                                          for i in range(len(seeds))))}
+        if name == "fdr":
+            entry["n_drops"] = [int(x) for x in np.asarray(state.rule.n_drops)]
+        results.append(entry)
+    return {"dataset": dataset, "loss": cfg["loss"], "steps": segment * n_evals,
+            "batch_size": B, "results": results, "elapsed_s": time.perf_counter() - started}
+
+
+def results_table(result: dict) -> str:
+    """A Markdown table of the final scores (mean ± std over seeds)."""
+    metrics = [k for k in result["results"][0]["final"]]
+    lines = ["| optimizer | " + " | ".join(metrics) + " | final η |",
+             "|---|" + "---|" * (len(metrics) + 1)]
+    for r in result["results"]:
+        cells = []
+        for m in metrics:
+            v = r["final"][m]
+            text = "∞" if not math.isfinite(v["mean"]) else f"{v['mean']:.3g} ± {v['std']:.2g}"
+            if v["n_infinite"] and math.isfinite(v["mean"]):
+                text += f" ({v['n_infinite']} seeds ∞)"
+            cells.append(text)
+        etas = ", ".join(f"{e:.3g}" for e in r["final_eta"])
+        lines.append(f"| {r['optimizer']} | " + " | ".join(cells) + f" | {etas} |")
+    return "\n".join(lines)
+
+
+def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
+    """Metric curves over training, one panel per metric, mean over seeds per optimiser."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [k for k in result["results"][0]["final"]]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3))
+    axes = np.atleast_1d(axes)
+    for r in result["results"]:
+        steps = [c["step"] for c in r["curve"]]
+        for ax, m in zip(axes, metrics):
+            vals = np.array([[s[m] for s in c["per_seed"]] for c in r["curve"]], dtype=float)
+            vals[~np.isfinite(vals)] = np.nan
+            ax.plot(steps, np.nanmean(vals, axis=1), label=r["optimizer"])
+    for ax, m in zip(axes, metrics):
+        ax.set_title(m)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{result['dataset']} ({result['loss']})")
+    fig.tight_layout()
+    return fig
