@@ -101,6 +101,8 @@ class Game(eqx.Module):
 
     def gradients(self, theta: Array, omega: Array) -> tuple[Array, Array]:
         """Full gradients ``(g_θ, g_ω)`` of Cao & Guo eq. (3)."""
+        if self.zero_sum:  # one backward pass gives both players' gradients
+            return jax.grad(self.value, argnums=(0, 1))(theta, omega)
         g_theta = jax.grad(self.generator_value, argnums=0)(theta, omega)
         g_omega = jax.grad(self.value, argnums=1)(theta, omega)
         return g_theta, g_omega
@@ -125,6 +127,8 @@ class Game(eqx.Module):
                 for t, idx in zip(self.terms, indices)
             )
 
+        if self.zero_sum:
+            return jax.grad(value_d, argnums=(0, 1))(theta, omega)
         return jax.grad(value_g, 0)(theta, omega), jax.grad(value_d, 1)(theta, omega)
 
     def sample_indices(self, key: Array, batch_size: int) -> tuple[Array, ...]:

@@ -124,16 +124,17 @@ class SDE(eqx.Module):
         for term, w in zip(game.terms, dw):
             w = w - jnp.mean(w, axis=-1, keepdims=True)
             w_theta, w_omega = (w[0], w[1]) if self.covariance == "blockdiag" else (w[0], w[0])
-
-            def weighted_g(th, om):
-                return jnp.sum(w_theta * jax.vmap(term.theta_loss(), (None, None, 0))(th, om, term.data))
-
-            def weighted_d(th, om):
-                return jnp.sum(w_omega * jax.vmap(term.loss, (None, None, 0))(th, om, term.data))
-
             scale = jnp.sqrt(self.eta / (self.batch_size * term.size))
-            out_theta = out_theta - scale * jax.grad(weighted_g, 0)(theta, omega)
-            out_omega = out_omega + scale * jax.grad(weighted_d, 1)(theta, omega)
+            # Σ_k w_k ∇J_k is the vector–Jacobian product of the per-sample losses with w.
+            per_sample = lambda th, om, loss: jax.vmap(loss, (None, None, 0))(th, om, term.data)
+            _, pullback_d = jax.vjp(lambda th, om: per_sample(th, om, term.loss), theta, omega)
+            if term.generator_loss is None:
+                pullback_g = pullback_d  # zero-sum term: one forward pass serves both players
+            else:
+                _, pullback_g = jax.vjp(lambda th, om: per_sample(th, om, term.generator_loss),
+                                        theta, omega)
+            out_theta = out_theta - scale * pullback_g(w_theta)[0]
+            out_omega = out_omega + scale * pullback_d(w_omega)[1]
         return game.join(out_theta, out_omega)
 
     def diffusion_matrix(self, u: jax.Array) -> jax.Array:
