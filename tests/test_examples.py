@@ -1,6 +1,7 @@
 """Every example config and script runs (with reduced sizes where they take flags)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,16 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.mark.parametrize("config", sorted(p.name for p in EXAMPLES.glob("*.toml")))
 def test_example_configs_run(config, capsys, tmp_path):
     text = (EXAMPLES / config).read_text()
+    if "[train]" in text:  # a training study: run it small
+        small = re.sub(r"(?m)^(steps|n_evals|seeds|hidden|n_data|n_latent|eval_samples) = .*$", "", text)
+        small += "\nsteps = 30\nn_evals = 1\nseeds = [0]\nhidden = 8\nn_data = 128\n" \
+                 "n_latent = 128\neval_samples = 100\n"
+        p = tmp_path / config
+        p.write_text(small)
+        assert main(["train", str(p), "--json", "--no-progress", "--out", str(tmp_path)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["results"] and (tmp_path / "training.png").exists()
+        return
     if "[study]" not in text:  # a stationary study
         assert main(["invariant", str(EXAMPLES / config), "--json", "--out", str(tmp_path)]) == 0
         result = json.loads(capsys.readouterr().out)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Optional
 
 import jax
@@ -188,8 +189,10 @@ def train_study(cfg: dict, progress=None) -> dict:
                  "final_eta": [m["eta"] for m in final],
                  "diverged_seeds": int(sum(not np.all(np.isfinite(np.asarray(params[0][i])))
                                           for i in range(len(seeds))))}
-        if name == "fdr":
+        if name == "fdr":  # the logged statistic: mean O_L / mean O_R and the test's interval
             entry["n_drops"] = [int(x) for x in np.asarray(state.rule.n_drops)]
+            entry["fdr_last_ratio"] = [float(x) for x in np.asarray(state.rule.last_ratio)]
+            entry["fdr_last_ci"] = np.asarray(state.rule.last_ci).tolist()
         results.append(entry)
     return {"dataset": dataset, "loss": cfg["loss"], "steps": segment * n_evals,
             "batch_size": B, "results": results, "elapsed_s": time.perf_counter() - started}
@@ -228,7 +231,9 @@ def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
         for ax, m in zip(axes, metrics):
             vals = np.array([[s[m] for s in c["per_seed"]] for c in r["curve"]], dtype=float)
             vals[~np.isfinite(vals)] = np.nan
-            ax.plot(steps, np.nanmean(vals, axis=1), label=r["optimizer"])
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all seeds infinite at a point
+                ax.plot(steps, np.nanmean(vals, axis=1), label=r["optimizer"])
     for ax, m in zip(axes, metrics):
         ax.set_title(m)
         ax.set_xlabel("step")
