@@ -30,6 +30,8 @@ def test_example_configs_run(config, capsys, tmp_path):
         assert main(["invariant", str(EXAMPLES / config), "--json", "--out", str(tmp_path)]) == 0
         result = json.loads(capsys.readouterr().out)
         assert result["fdr1"] and (tmp_path / "invariant.json").exists()
+        if "monte-carlo" in text:
+            assert result["marginals"]["coordinates"] and result["diagnostics"]["n_chains"] > 0
         return
     args = ["weak-order", str(EXAMPLES / config), "--json", "--no-progress", "--out", str(tmp_path)]
     if "monte-carlo" in text:

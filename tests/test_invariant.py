@@ -165,3 +165,19 @@ def test_invariant_bad_config(tmp_path, capsys, edit, needle):
     assert main(["invariant", str(p), "--json"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_generated_distribution_summary_pools_the_generator_over_stationary_thetas():
+    from gandyn.config import TanhWGANGame
+    from gandyn.invariant_command import _generated_summary, _marginals
+
+    cfg = TanhWGANGame(kind="tanh-wgan", n_latent=5, n_data=4)
+    z = np.asarray(cfg.build().terms[1].data)[:, 0]
+    states = np.array([[0.3, 1.0], [0.7, -1.0], [1.1, 0.0]])
+    g = _generated_summary(cfg, states, d_theta=1)
+    pooled = np.tanh(np.outer(states[:, 0], z)).ravel()
+    assert g["n_samples"] == 15
+    assert g["mean"][0] == pytest.approx(pooled.mean()) and g["std"][0] == pytest.approx(pooled.std())
+    m = _marginals(states, 1)
+    assert m["coordinates"]["theta[0]"][2] == pytest.approx(0.7)   # the median
+    assert m["coordinates"]["omega[0]"][2] == pytest.approx(0.0)

@@ -93,6 +93,14 @@ class TanhWGANGame(_Strict):
                          self.theta0, self.omega0, self.seed)
         return with_weight_decay(game, self.weight_decay)
 
+    def generator(self):
+        """``(theta -> generated samples over the game's latent set, the real data)``."""
+        import jax.numpy as jnp
+
+        game = self.build()
+        z, x = game.terms[1].data, game.terms[0].data
+        return (lambda theta: jnp.tanh(z @ theta.reshape(self.d_x, self.d_z).T)), x
+
 
 class DiracGame(_Strict):
     kind: Literal["dirac"]
@@ -143,6 +151,11 @@ class MLPGANGame(_Strict):
 
     def build(self):
         return self.build_gan().game
+
+    def generator(self):
+        gan = self.build_gan()
+        z = gan.game.terms[1].data
+        return (lambda theta: gan.generate(theta, z)), gan.game.terms[0].data
 
 
 GameConfig = Annotated[Union[LinearQuadraticGame, TanhWGANGame, DiracGame, MLPGANGame],

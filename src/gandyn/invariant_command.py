@@ -131,10 +131,47 @@ def run_invariant(config: InvariantConfig) -> dict:
                          "n_chains": est.n_chains, "n_diverged": est.n_diverged,
                          "converged": bool(np.nanmax(est.rhat) < 1.05)},
             paths=st.paths, burn_in=st.burn_in, steps=st.steps, seed=st.seed)
+        result["marginals"] = _marginals(est.final_states, game.d_theta)
+        if hasattr(config.game, "generator"):
+            result["generated"] = _generated_summary(config.game, est.final_states, game.d_theta)
     result["conditions"] = {k: v for k, v in conditions.items() if k != "shells"}
     result["conditions_shells"] = conditions["shells"]
     result["elapsed_s"] = time.perf_counter() - started
     return result
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def _marginals(states: np.ndarray, d_theta: int) -> dict:
+    """Quantiles of every coordinate of the stationary law (one sample per chain)."""
+    names = [f"theta[{i}]" for i in range(d_theta)] + [
+        f"omega[{j}]" for j in range(states.shape[1] - d_theta)]
+    if states.shape[1] > 50:  # large models: summarise the two players' norms instead
+        names = ["|theta|", "|omega|"]
+        states = np.stack([np.linalg.norm(states[:, :d_theta], axis=1),
+                           np.linalg.norm(states[:, d_theta:], axis=1)], axis=1)
+    q = np.quantile(states, QUANTILES, axis=0)
+    return {"quantiles": list(QUANTILES),
+            "coordinates": {n: q[:, i].tolist() for i, n in enumerate(names)}}
+
+
+def _generated_summary(game_config, states: np.ndarray, d_theta: int, max_chains: int = 200) -> dict:
+    """The generated distribution implied by the stationary generator parameters.
+
+    Pools ``G_θ(z_i)`` over the latent set for up to ``max_chains`` stationary
+    ``θ`` samples, and compares its moments with the real data's.
+    """
+    import jax
+
+    generate, data = game_config.generator()
+    thetas = states[:max_chains, :d_theta]
+    samples = np.asarray(jax.vmap(generate)(thetas)).reshape(-1, np.asarray(data).shape[1])
+    data = np.asarray(data)
+    return {"n_samples": int(samples.shape[0]), "mean": samples.mean(0).tolist(),
+            "std": samples.std(0).tolist(), "data_mean": data.mean(0).tolist(),
+            "data_std": data.std(0).tolist(),
+            "quantiles": np.quantile(samples, QUANTILES, axis=0).tolist()}
 
 
 def _summary(r: dict) -> str:
@@ -153,6 +190,11 @@ def _summary(r: dict) -> str:
         d = r["diagnostics"]
         lines.append(f"  R-hat max {d['rhat_max']:.3f}, ESS min {d['ess_min']:.0f}, "
                      f"{d['n_diverged']} of {r['paths']} chains diverged")
+    if r.get("generated"):
+        g = r["generated"]
+        lines.append(f"  generated distribution: mean {np.round(g['mean'], 4).tolist()} "
+                     f"(data {np.round(g['data_mean'], 4).tolist()}), std "
+                     f"{np.round(g['std'], 4).tolist()} (data {np.round(g['data_std'], 4).tolist()})")
     if r.get("note"):
         lines.append(f"  note: {r['note']}")
     return "\n".join(lines)

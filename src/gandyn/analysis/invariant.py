@@ -96,6 +96,7 @@ class StationaryEstimate:
     n_diverged: int
     rate: Optional[float]
     burn_in_means: np.ndarray
+    final_states: np.ndarray = None  # (n_chains, dim): one stationary sample per healthy chain
 
 
 def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
@@ -124,7 +125,7 @@ def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
             return carry, obs.mean(axis=0)
 
         carry, means = jax.lax.scan(batch, carry, jnp.arange(n_batches))
-        return means[:, 0], means[:, 1], carry[1], burn_obs
+        return means[:, 0], means[:, 1], carry[1], burn_obs, carry[0]
 
     return one_chain
 
@@ -153,11 +154,12 @@ def stationary_estimate(
     u0 = jnp.asarray(u0)
     fn = jax.jit(jax.vmap(_chain_batch_means(step, observables, u0, burn_in, steps, n_batches,
                                              float(bound))))
-    batch_means, batch_squares, alive, burn = [], [], [], []
+    batch_means, batch_squares, alive, burn, finals = [], [], [], [], []
     for start in range(0, paths, chunk_size):
         ids = jnp.arange(start, min(paths, start + chunk_size), dtype=jnp.uint32)
         keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(ids)
-        m, sq, a, b = fn(keys)
+        m, sq, a, b, last = fn(keys)
+        finals.append(np.asarray(last))
         batch_means.append(np.asarray(m))
         batch_squares.append(np.asarray(sq))
         alive.append(np.asarray(a))
@@ -186,7 +188,9 @@ def stationary_estimate(
     idx = np.arange(len(mean)) if rate_indices is None else np.asarray(rate_indices)
     floor = float(np.sqrt(np.sum(var_obs[idx]) / n_chains))
     rate = fit_rate(burn_means[:, idx], mean[idx], floor) if burn_in >= 4 else None
-    return StationaryEstimate(mean, ci, rhat, ess, n_chains, int(paths - n_chains), rate, burn_means)
+    final_states = np.concatenate(finals)[ok]
+    return StationaryEstimate(mean, ci, rhat, ess, n_chains, int(paths - n_chains), rate, burn_means,
+                              final_states)
 
 
 def _split_rhat(bm: np.ndarray) -> np.ndarray:
