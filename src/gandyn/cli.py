@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
     parser = _Parser(prog="gandyn", description=(
-        "Training dynamics of GANs and stochastic min-max games: SGA, SDE approximations, "
-        "weak error, local convergence."))
+        "Training dynamics of GANs and stochastic min-max games: SGA, its SDE approximations, "
+        "weak error, invariant measures, FDRs and the FDR learning-rate schedule."))
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for register in commands.REGISTRY:
