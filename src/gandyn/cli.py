@@ -18,6 +18,8 @@ import math
 import sys
 from typing import Callable, Optional, Sequence
 
+from .config import ConfigError
+
 __all__ = ["main", "UsageError", "build_parser", "emit"]
 
 
@@ -103,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         return int(args.func(args) or 0)
-    except UsageError as err:
+    except (UsageError, ConfigError) as err:  # bad input, from argparse or a config file
         sys.stderr.write(f"gandyn: error: {_one_line(str(err))}\n")
         return 2
     except KeyboardInterrupt:

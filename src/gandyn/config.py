@@ -201,6 +201,13 @@ class StudyConfig(_Strict):
         return self
 
 
+def _check_exact_needs_lq(method: str, game) -> None:
+    """Exact moments exist for linear-quadratic games only."""
+    if method == "exact" and game.kind != "linear-quadratic":
+        raise ValueError('method = "exact" needs a linear-quadratic game; '
+                         'use method = "monte-carlo" for other games')
+
+
 class WeakOrderConfig(_Strict):
     game: GameConfig
     study: StudyConfig
@@ -209,9 +216,7 @@ class WeakOrderConfig(_Strict):
 
     @model_validator(mode="after")
     def _exact_needs_lq(self):
-        if self.study.method == "exact" and self.game.kind != "linear-quadratic":
-            raise ValueError('method = "exact" needs a linear-quadratic game; '
-                             'use method = "monte-carlo" for other games')
+        _check_exact_needs_lq(self.study.method, self.game)
         return self
 
 
@@ -245,9 +250,7 @@ class InvariantConfig(_Strict):
 
     @model_validator(mode="after")
     def _exact_needs_lq(self):
-        if self.stationary.method == "exact" and self.game.kind != "linear-quadratic":
-            raise ValueError('method = "exact" needs a linear-quadratic game; '
-                             'use method = "monte-carlo" for other games')
+        _check_exact_needs_lq(self.stationary.method, self.game)
         return self
 
 

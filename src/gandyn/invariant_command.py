@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from .cli import UsageError, add_output_options, emit
-from .config import ConfigError, InvariantConfig, load_toml, parse_config
+from .config import InvariantConfig, load_toml, parse_config
 
 __all__ = ["register", "run_invariant"]
 
@@ -25,7 +25,6 @@ def register(subparsers) -> None:
         "invariant", help="stationary law, Theorem 6 conditions and both FDRs",
         description=" ".join(__doc__.split("\n\n")[1].split()))
     p.add_argument("config", help="TOML configuration with [game] and [stationary] tables")
-    p.add_argument("--no-progress", action="store_true", help="(accepted for symmetry; no bar)")
     add_output_options(p)
     p.set_defaults(func=_main)
 
@@ -203,10 +202,7 @@ def _summary(r: dict) -> str:
 def _main(args: argparse.Namespace) -> int:
     from .report.io import prepare_out_dir, write_json
 
-    try:
-        config = parse_config(InvariantConfig, load_toml(args.config))
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+    config = parse_config(InvariantConfig, load_toml(args.config))
     out_dir = prepare_out_dir(args.out) if args.out else None
     result = run_invariant(config)
     if out_dir is not None:

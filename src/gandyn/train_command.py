@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from .cli import UsageError, add_output_options, emit
-from .config import ConfigError, TrainConfig, load_toml, parse_config
+from .cli import add_output_options, emit
+from .config import TrainConfig, load_toml, parse_config
 
 __all__ = ["register"]
 
@@ -37,10 +37,7 @@ def _main(args: argparse.Namespace) -> int:
     from .report.progress import progress_reporter
     from .train import plot_training, results_table, train_study
 
-    try:
-        config = parse_config(TrainConfig, load_toml(args.config))
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+    config = parse_config(TrainConfig, load_toml(args.config))
     out_dir = prepare_out_dir(args.out) if args.out else None
     with progress_reporter(enabled=not args.no_progress) as progress:
         result = train_study(config.train.model_dump(), progress=progress)

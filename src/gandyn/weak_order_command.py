@@ -57,19 +57,16 @@ def register(subparsers) -> None:
 def _load(args) -> tuple[WeakOrderConfig, dict]:
     import copy
 
-    try:
-        raw = copy.deepcopy(DEFAULT_STUDY) if args.config is None else load_toml(args.config)
-        if args.paths is not None or args.seed is not None:
-            study = raw.get("study")
-            if not isinstance(study, dict):
-                raise ConfigError("config error: study: missing table")
-            if args.paths is not None:
-                study["paths"] = args.paths
-            if args.seed is not None:
-                study["seed"] = args.seed
-        return parse_config(WeakOrderConfig, raw), raw
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+    raw = copy.deepcopy(DEFAULT_STUDY) if args.config is None else load_toml(args.config)
+    if args.paths is not None or args.seed is not None:
+        study = raw.get("study")
+        if not isinstance(study, dict):
+            raise ConfigError("config error: study: missing table")
+        if args.paths is not None:
+            study["paths"] = args.paths
+        if args.seed is not None:
+            study["seed"] = args.seed
+    return parse_config(WeakOrderConfig, raw), raw
 
 
 def run_weak_order(config: WeakOrderConfig, progress=None, checkpoint=None) -> dict:
