@@ -5,7 +5,6 @@ Every outcome must be exit 0, or exit 2 with exactly one line on stderr.
 
 import tomllib
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gandyn.analysis.sample_metrics import mixture_metrics, mmd_rbf
-from gandyn.datasets import Mixture, digits, grid, ring
+from gandyn.datasets import digits, grid, ring
 from gandyn.games.mlp_gan import mlp_gan
 from gandyn.sde import make_sde
 

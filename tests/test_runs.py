@@ -15,7 +15,7 @@ def _noisy_growth(key, u):
 
 def _reference(n_runs, n_steps, key, bound):
     """A plain NumPy/Python replay of the same chains, run by run."""
-    finals, alive_at = [], np.zeros(n_steps + 1, dtype=int)
+    alive_at = np.zeros(n_steps + 1, dtype=int)
     values = [[] for _ in range(n_steps + 1)]
     for r in range(n_runs):
         rk = jax.random.fold_in(key, r)

@@ -7,7 +7,6 @@ On a linear-quadratic game the expected statistics are exact at every step
 import importlib.util
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest

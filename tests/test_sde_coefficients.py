@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gandyn.games import dirac_gan, linear_quadratic, tanh_wgan
+from gandyn.games import dirac_gan, tanh_wgan
 from gandyn.sde import b0, b1, euler_maruyama_step, make_sde
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Callable, Optional, Sequence
 
 from .config import ConfigError
+from .report.io import jsonable
 
 __all__ = ["main", "UsageError", "build_parser", "emit"]
 
@@ -50,33 +50,14 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="folder for figures (PNG, SVG) and data (CSV, JSON)")
 
 
-def _clean(x):
-    """Make a result JSON-safe: NaN/Inf become null, NumPy scalars plain."""
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    return x
-
-
 def emit(result: dict, as_json: bool, summary: Optional[Callable[[dict], str]] = None) -> None:
     """Print ``result``: one JSON object with ``--json``, else a readable summary."""
     if as_json:
-        sys.stdout.write(json.dumps(_clean(result)) + "\n")
+        sys.stdout.write(json.dumps(jsonable(result)) + "\n")
     elif summary is not None:
         sys.stdout.write(summary(result) + "\n")
     else:
-        sys.stdout.write(json.dumps(_clean(result), indent=2) + "\n")
+        sys.stdout.write(json.dumps(jsonable(result), indent=2) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

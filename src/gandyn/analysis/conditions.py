@@ -20,7 +20,6 @@ shell beyond ``M0`` dissipative is ``max uᵀb(u)/|u|² `` over those shells
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp

@@ -30,7 +30,6 @@ import numpy as np
 from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
 
 from ..games.linear_quadratic import LinearQuadraticSpec
-from ..runs import run_many
 from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
 
 __all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",

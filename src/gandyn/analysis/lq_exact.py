@@ -83,7 +83,7 @@ def sde_drift_matrix(spec: LinearQuadraticSpec, sde: str, eta: float) -> np.ndar
     if sde == "sml2-sde":
         return K - 0.5 * eta * K @ K
     if sde == "alt-sde":
-        dt, do = spec.d_theta, spec.d_omega
+        dt = spec.d_theta
         E = np.zeros_like(K)
         E[:dt, :dt] = spec.C @ spec.C.T
         E[:dt, dt:] = -spec.C @ spec.D

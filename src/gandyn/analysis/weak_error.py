@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..games.base import Game
+from ..report.io import jsonable
 from ..games.linear_quadratic import LinearQuadraticSpec
 from ..sde.coefficients import SDE_TARGET, default_covariance, make_sde
 from ..sde.integrate import simulate_sde
@@ -106,21 +107,7 @@ class ComparisonResult:
     notes: list = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return _jsonable(asdict(self))
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
+        return jsonable(asdict(self))
 
 
 def fit_order(etas: Sequence[float], errors: Sequence[float]) -> float:
@@ -226,6 +213,7 @@ def monte_carlo_weak_error(
     :class:`gandyn.checkpoint.CheckpointStore`, every finished batch of runs is
     saved, and saved ones are reused (same numbers: every piece has its own key).
     """
+
     def piece(name, compute):
         return compute() if checkpoint is None else checkpoint.statistics(name, compute)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["prepare_out_dir", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv",
+__all__ = ["jsonable", "prepare_out_dir", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv",
            "save_figure"]
 
 
@@ -62,10 +63,27 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike, obj) -> Path:
-    from ..cli import _clean
+def jsonable(x):
+    """A JSON-safe copy of ``x``: NaN/Inf become null, NumPy scalars and arrays plain."""
+    import numpy as np
 
-    return atomic_write_text(path, json.dumps(_clean(obj), indent=2) + "\n")
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    return x
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    return atomic_write_text(path, json.dumps(jsonable(obj), indent=2) + "\n")
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
