@@ -1,0 +1,231 @@
+"""The local spectrum of kernel GDA by automatic differentiation (any smooth kernel).
+
+Two numerical routes, beside Theorem 1's closed form (:mod:`gandyn.kernel.theory`):
+
+**Linearised map** (:func:`linearised_spectrum`). Around an equilibrium
+``X̃*`` (Lemma 2, eq. (7)) the discriminator is ``f* = (1/λ)(K(·, X)p − K(·, X̃*)p̃)``.
+A generated point only ever reads the discriminator's gradient at the points,
+``v_j = ∇δf(x̃_j*)``, and perturbing the points moves ``δf`` along the features
+``∂_y K(·, x̃_k*)``, whose Gram matrix is ``G_{jk} = ∂²K(x, y)/∂x∂y`` at
+``(x̃_j*, x̃_k*)``. So ``v`` stays in the range of ``G`` and, with an orthonormal
+basis ``U`` of that range, ``v = U c``, the perturbation ``(c, δ)`` obeys
+(``q = 1 − λη_d``, ``P = diag(p̃) ⊗ I_d``, ``H = blockdiag ∇²f*(x̃_j*)``)::
+
+    simultaneous:  c' = q c − η_d Uᵀ G P δ,     δ' = δ + η_g P (H δ + U c)
+    d-first:       c' = q c − η_d Uᵀ G P δ,     δ' = δ + η_g P (H δ + U c')
+
+Every eigenvalue of this ``(r + Nd)``-dimensional map moves a point (an
+eigenvector with ``δ = 0`` forces ``c = 0``); every other discriminator
+direction is multiplied by ``q``: the ``a`` mode. ``H`` and ``G`` come from
+``jax.hessian``/``jax.jacfwd`` of the kernel, so any smooth kernel works, with
+several targets, unequal masses and any number of points.
+
+**Truncated full update map** (:func:`truncated_map_spectrum`). The state is
+the whole simulation state of :mod:`gandyn.kernel.dynamics` with a memory of
+``L`` steps: the target weight ``A``, the points and their last ``L``
+positions. Its Jacobian at the equilibrium (``A = 1/λ``, every stored position
+at ``X̃*``) is never formed; the leading eigenvalues come from a restarted
+block Arnoldi method on Jacobian-vector products. The discriminator's memory
+shows up as a ring of eigenvalues of modulus about ``|q|`` (the ``a`` mode
+spread over the history), and a generator eigenvalue ``ρ`` is reproduced up
+to about ``(|q|/|ρ|)^L``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .dynamics import KernelGDA
+from .theory import ORDERS
+
+__all__ = ["LinearisedSpectrum", "linearised_spectrum", "linearised_map",
+           "truncated_map_spectrum", "equilibrium_residual"]
+
+
+class LinearisedSpectrum(NamedTuple):
+    generator: np.ndarray  # eigenvalues of the modes that move points, largest modulus first
+    a: float  # 1 − λη_d, the discriminator-only mode
+    residual: float  # max |∇f*(x̃_j*)|: how far X̃* is from an equilibrium (eq. (7))
+
+    @property
+    def rho_generator(self) -> float:
+        return float(np.max(np.abs(self.generator))) if self.generator.size else 0.0
+
+    @property
+    def rho_joint(self) -> float:
+        return max(self.rho_generator, abs(self.a))
+
+
+def _equilibrium_discriminator(game: KernelGDA, x_star, sigma, lam):
+    K = game.kernel.fn
+
+    def f_star(u):
+        real = jnp.sum(game.p * jax.vmap(lambda x: K(u, x, sigma))(game.targets))
+        fake = jnp.sum(game.p_gen * jax.vmap(lambda x: K(u, x, sigma))(x_star))
+        return (real - fake) / lam
+
+    return f_star
+
+
+def equilibrium_residual(game: KernelGDA, x_star, *, sigma, lam=1.0) -> float:
+    """``λ · max_j |∇f*(x̃_j*)|``: zero exactly at an equilibrium (Lemma 2)."""
+    x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
+    f_star = _equilibrium_discriminator(game, x_star, sigma, 1.0)
+    return float(jnp.max(jnp.abs(jax.vmap(jax.grad(f_star))(x_star))))
+
+
+def linearised_map(game: KernelGDA, x_star, *, sigma, lam, eta_d, eta_g,
+                   order: str = "simultaneous", rank_tol: float = 1e-10) -> np.ndarray:
+    """The matrix of the linearised map on ``(c, δ)`` described in the module docstring."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if not (sigma > 0 and lam > 0 and eta_d > 0 and eta_g > 0):
+        raise ValueError("sigma, lam, eta_d and eta_g must be positive")
+    x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
+    n, d = x_star.shape
+    f_star = _equilibrium_discriminator(game, x_star, sigma, lam)
+    H = np.asarray(jax.vmap(jax.hessian(f_star))(x_star))  # (N, d, d)
+    mixed = jax.jacfwd(game.kernel.grad1, argnums=1)
+    G = np.asarray(jax.vmap(lambda x: jax.vmap(lambda y: mixed(x, y, sigma))(x_star))(x_star))
+    G = G.transpose(0, 2, 1, 3).reshape(n * d, n * d)  # rows (j, m), columns (k, n)
+    G = 0.5 * (G + G.T)
+    w, V = np.linalg.eigh(G)
+    U = V[:, w > rank_tol * max(w.max(), 0.0)]
+    P = np.kron(np.diag(np.asarray(game.p_gen)), np.eye(d))
+    Hb = np.zeros((n * d, n * d))
+    for j in range(n):
+        Hb[j * d:(j + 1) * d, j * d:(j + 1) * d] = H[j]
+    q = 1.0 - lam * eta_d
+    r = U.shape[1]
+    top = np.hstack([q * np.eye(r), -eta_d * U.T @ G @ P])
+    if order == "simultaneous":
+        bottom = np.hstack([eta_g * P @ U, np.eye(n * d) + eta_g * P @ Hb])
+    else:
+        bottom = np.hstack([eta_g * q * P @ U,
+                            np.eye(n * d) + eta_g * P @ Hb - eta_g * eta_d * P @ G @ P])
+    return np.vstack([top, bottom])
+
+
+def linearised_spectrum(game: KernelGDA, x_star=None, *, sigma, lam, eta_d, eta_g,
+                        order: str = "simultaneous") -> LinearisedSpectrum:
+    """Eigenvalues of the linearised update map at ``x_star`` (default: every point on target 0)."""
+    if x_star is None:
+        x_star = jnp.broadcast_to(game.targets[0], (game.n_gen, game.dim))
+    J = linearised_map(game, x_star, sigma=sigma, lam=lam, eta_d=eta_d, eta_g=eta_g, order=order)
+    eig = np.linalg.eigvals(J)
+    eig = eig[np.argsort(-np.abs(eig), kind="stable")]
+    return LinearisedSpectrum(eig, 1.0 - lam * eta_d,
+                              equilibrium_residual(game, x_star, sigma=sigma))
+
+
+def _full_map(game: KernelGDA, sigma, lam, eta_d, eta_g, order, memory, n, d):
+    """The simulation step as a map of one flat state ``(A, x, x_{t−1}, …, x_{t−L})``."""
+    q = 1.0 - lam * eta_d
+    grad1 = jax.grad(game.kernel.fn, argnums=0)
+    pair = jax.vmap(jax.vmap(grad1, (None, 0, None)), (0, None, None))
+    decay = eta_d * q ** jnp.arange(memory)
+
+    def force(x, A, hist):
+        real = jnp.einsum("jid,i->jd", pair(x, game.targets, sigma), game.p)
+        w = (decay[:, None] * game.p_gen[None, :]).reshape(-1)
+        fake = jnp.einsum("jcd,c->jd", pair(x, hist.reshape(-1, d), sigma), w)
+        return A * real - fake
+
+    def F(state):
+        A, x, hist = state[0], state[1:1 + n * d].reshape(n, d), state[1 + n * d:].reshape(memory, n, d)
+        new_hist = jnp.concatenate([x[None], hist[:-1]])
+        new_A = q * A + eta_d
+        grad = force(x, A, hist) if order == "simultaneous" else force(x, new_A, new_hist)
+        x_new = x + eta_g * game.p_gen[:, None] * grad
+        return jnp.concatenate([new_A[None], x_new.reshape(-1), new_hist.reshape(-1)])
+
+    return F
+
+
+def truncated_map_spectrum(game: KernelGDA, x_star=None, *, sigma, lam, eta_d, eta_g,
+                           order: str = "simultaneous", memory: Optional[int] = None,
+                           k: int = 6, block: Optional[int] = None, power: int = 64,
+                           krylov_blocks: int = 4, tol: float = 1e-9, max_restarts: int = 100,
+                           seed: int = 0) -> np.ndarray:
+    """The ``k`` leading eigenvalues (with multiplicity) of the full update map.
+
+    The map is the simulation step of :mod:`gandyn.kernel.dynamics` on the state
+    ``(A, x, x_{t−1}, …, x_{t−L})`` with ``L = memory`` (default: the steps after
+    which ``q^L < 1e-32``), linearised at the equilibrium by ``jax.linearize``;
+    only Jacobian-vector products are used. The eigensolver is a restarted
+    block Arnoldi method: a block Krylov space of ``J^power`` (which pulls the
+    leading eigenvalues away from the rest) is built from ``block`` vectors,
+    ``J`` itself is projected onto it (Rayleigh–Ritz, so no ``power``-th root
+    is taken), and the leading Ritz vectors restart the next cycle until
+    ``‖J x − ρ x‖ < tol |ρ|`` for the ``k`` leading pairs. A block (default
+    ``k + 2``) sees repeated eigenvalues as often as they occur, which a
+    single-vector Arnoldi process cannot.
+
+    Cutting the memory at ``L`` steps moves an eigenvalue ``ρ`` of the
+    untruncated dynamics by about ``(|q|/|ρ|)^L`` and adds a ring of ``L``
+    eigenvalues of modulus ``|q|(1 + O(1/L))`` (the discriminator's memory:
+    the ``a`` mode spread over the stored steps). So this route resolves the
+    generator eigenvalues well outside ``|q|``; for those near or inside it
+    use :func:`linearised_spectrum`. Raises ``RuntimeError`` if the ``k``
+    leading pairs do not converge.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if not (sigma > 0 and lam > 0 and eta_d > 0 and eta_g > 0):
+        raise ValueError("sigma, lam, eta_d and eta_g must be positive")
+    if power < 1 or krylov_blocks < 1 or k < 1:
+        raise ValueError("k, power and krylov_blocks must be at least 1")
+    q = 1.0 - lam * eta_d
+    if memory is None:
+        memory = 1 if q == 0 else (int(np.ceil(np.log(1e-32) / np.log(abs(q))))
+                                   if abs(q) < 1 else 2000)
+    if x_star is None:
+        x_star = jnp.broadcast_to(game.targets[0], (game.n_gen, game.dim))
+    x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
+    n, d = x_star.shape
+    F = _full_map(game, sigma, lam, eta_d, eta_g, order, memory, n, d)
+    state = jnp.concatenate([jnp.array([1.0 / lam]), jnp.tile(x_star.reshape(-1), memory + 1)])
+    dim = state.shape[0]
+    block = k + 2 if block is None else block
+    if not k <= block and block * krylov_blocks < dim:
+        raise ValueError(f"need k <= block and block * krylov_blocks < {dim}")
+    _, raw_jvp = jax.linearize(F, state)
+    # Similarity S J S⁻¹ with S = |q|^k on the k-th stored position: the memory is a
+    # shift register whose eigenvalues rounding would move out to eps^{1/L}; scaled,
+    # every entry is O(1) and its ring of eigenvalues stays at radius ≈ |q|.
+    scale = (jnp.concatenate([jnp.ones(1 + n * d), jnp.repeat(abs(q) ** jnp.arange(memory), n * d)])
+             if q else jnp.ones(dim))
+    J = jax.jit(jax.vmap(lambda v: scale * raw_jvp(v / scale), in_axes=1, out_axes=1))
+    J_power = jax.jit(lambda V: jax.lax.fori_loop(0, power, lambda _, W: J(W), V))
+
+    def orthonormal(V, against=None):
+        for _ in range(2):  # twice is enough (Kahan)
+            if against is not None:
+                V = V - against @ (against.T @ V)
+        Q, r, _ = np.linalg.svd(V, full_matrices=False)
+        return Q[:, r > 1e-12 * max(r[0], 1e-300)]
+
+    Y = orthonormal(np.random.default_rng(seed).standard_normal((dim, block)))
+    for _ in range(max_restarts):
+        basis = Y
+        V = Y
+        for _ in range(krylov_blocks - 1):
+            V = orthonormal(np.asarray(J_power(jnp.asarray(V))), basis)
+            if V.shape[1] == 0:
+                break
+            basis = np.hstack([basis, V])
+        JQ = np.asarray(J(jnp.asarray(basis)))
+        ritz, vecs = np.linalg.eig(basis.T @ JQ)
+        order_ = np.argsort(-np.abs(ritz), kind="stable")
+        ritz, vecs = ritz[order_], vecs[:, order_]
+        X = basis @ vecs[:, :k]
+        residual = np.linalg.norm(JQ @ vecs[:, :k] - X * ritz[:k], axis=0)
+        if np.all(residual <= tol * np.maximum(np.abs(ritz[:k]), 1e-300)):
+            return ritz[:k]
+        top = basis @ vecs[:, :block]
+        Y = orthonormal(np.hstack([top.real, top.imag]))[:, :max(block, 1)]
+    raise RuntimeError(f"the {k} leading eigenvalues did not converge in {max_restarts} restarts")
