@@ -3,6 +3,7 @@
 Every outcome must be exit 0, or exit 2 with exactly one line on stderr.
 """
 
+import json
 import tomllib
 
 from hypothesis import HealthCheck, given, settings
@@ -93,3 +94,38 @@ def test_random_arguments_never_crash(capsys, args):
     assert "Traceback" not in captured.err
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 or (not args and lines[0].startswith("usage")), captured.err
+
+
+_NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                     st.integers(-3, 10**6).map(str), st.sampled_from(["", "x", "1e-300", "1e300"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.tuples(st.sampled_from(["--sigma", "--lam", "--eta-d", "--eta-g", "--p",
+                                                  "--p-gen", "--n-gen", "--dim"]), _NUMBERS),
+                       max_size=6),
+       convention=st.sampled_from(["theorem", "paper-figure", "other"]))
+def test_random_kernel_spectrum_arguments_never_crash(capsys, values, convention):
+    args = ["kernel", "spectrum", "--json", "--convention", convention]
+    for flag, value in values:
+        args += [flag, value]
+    if "--n-gen" in args or "--dim" in args:  # keep the dense parts small
+        args += ["--n-gen", "2", "--dim", "2"]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    else:
+        json.loads(captured.out)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sigma=st.text(alphabet="0123456789.:-eax", max_size=12),
+       lam=st.text(alphabet="0123456789.:-eax", max_size=12))
+def test_random_phase_ranges_never_crash(capsys, sigma, lam):
+    code = main(["kernel", "phase", "--json", "--sigma", sigma, "--lam", lam])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err

@@ -214,6 +214,9 @@ def _phase(args) -> int:
     from .kernel.study import phase_grid, simulated_phase_grid, summarise_phase
 
     kwargs = dict(eta_d=args.eta_d, eta_g=args.eta_g, p=args.p, p_gen=args.p_gen, n_gen=args.n_gen)
+    for s_, l_ in ((args.sigma[0], args.lam[0]), (args.sigma[0], args.lam[-1]),
+                   (args.sigma[-1], args.lam[0]), (args.sigma[-1], args.lam[-1])):
+        _validated(lambda: _params(args, sigma=float(s_), lam=float(l_)))  # corners: no overflow
     grid = phase_grid(args.sigma, args.lam, convention=args.convention, quantity=args.quantity,
                       order=args.order, **kwargs)
     result = {"convention": args.convention, "quantity": args.quantity, "order": args.order,

@@ -93,7 +93,7 @@ class Trajectory(NamedTuple):
     steps: np.ndarray  # (n_records,) the step of each record
     order: str
     memory: int
-    diverged: jax.Array  # (...,) bool: a non-finite position appeared
+    diverged: jax.Array  # (...,) bool: a position became non-finite or passed the bound
 
 
 def memory_for(eps: float, lam: float, eta_d: float) -> int:
@@ -159,8 +159,7 @@ def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memor
     carry = (x0, buffer, jnp.zeros((), x0.dtype))
     _, records = jax.lax.scan(record_block, carry, jnp.arange(steps // every) * every)
     positions = jnp.concatenate([x0[None], records])
-    diverged = ~jnp.all(jnp.isfinite(positions))
-    return positions, diverged
+    return positions, None
 
 
 @eqx.filter_jit
@@ -172,7 +171,7 @@ def _run_batch(game, sigma, lam, eta_d, eta_g, x0, steps, memory, every, order):
 
 def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
              order: str = "simultaneous", memory: Optional[int] = None, every: int = 1,
-             ) -> Trajectory:
+             bound: Optional[float] = None) -> Trajectory:
     """Run kernel GDA from ``x0`` for ``steps`` steps, for one or many configurations.
 
     ``sigma, lam, eta_d, eta_g`` are scalars or arrays broadcast to a common
@@ -202,11 +201,14 @@ def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
         raise ValueError(f"x0 must end in shape (n_gen, d) = {(game.n_gen, game.dim)}, got {x0.shape}")
     x0 = jnp.broadcast_to(x0, shape + x0.shape[-2:])
     flat = [jnp.broadcast_to(v, shape).reshape(-1) for v in arrays]
-    positions, diverged = _run_batch(game, *flat, x0.reshape((-1,) + x0.shape[-2:]),
-                                     steps, memory, every, order)
+    positions, _ = _run_batch(game, *flat, x0.reshape((-1,) + x0.shape[-2:]),
+                              steps, memory, every, order)
     positions = positions.reshape(shape + positions.shape[1:])
-    return Trajectory(positions, np.arange(0, steps + 1, every), order, memory,
-                      diverged.reshape(shape))
+    if bound is None:
+        bound = 1e6 * (1.0 + float(jnp.max(jnp.abs(game.targets))))
+    size = jnp.max(jnp.abs(positions), axis=(-3, -2, -1))
+    diverged = ~jnp.all(jnp.isfinite(positions), axis=(-3, -2, -1)) | (size > bound)
+    return Trajectory(positions, np.arange(0, steps + 1, every), order, memory, diverged)
 
 
 def nearest_target(game: KernelGDA, positions) -> tuple:

@@ -80,6 +80,12 @@ class KernelParams:
             value = getattr(self, name)
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        with np.errstate(all="ignore"):
+            coeffs = theorem1_coefficients(self.sigma, self.lam, self.eta_d, self.eta_g, self.p,
+                                           self.p_gen, self.n_gen)
+            scaled = [self.eta_d * float(v) for v in coeffs]
+            if not all(np.isfinite(v) and abs(v) < 1e150 for v in scaled + [float(c) for c in coeffs]):
+                raise ValueError("these parameters make a, b or c overflow; rescale them")
 
     @property
     def mu(self) -> float:

@@ -1,0 +1,184 @@
+"""Kernel GDA simulation: against a plain NumPy transcription of eq. (5) / Lemma 1, rates, sweeps."""
+
+import numpy as np
+import pytest
+
+from gandyn.kernel import (KernelGDA, KernelParams, envelope_rate, inverse_multiquadric,
+                           kernel_width, memory_for, nearest_target, rates, rational_quadratic,
+                           rbf, simulate, simulate_local, theorem1_spectrum, user_kernel)
+
+
+def numpy_reference(targets, p, p_gen, x0, sigma, lam, eta_d, eta_g, steps, order, memory=None):
+    """Eq. (5) with the discriminator as an explicit list of weighted RBF centres.
+
+    simultaneous: x^{t+1} = x^t + η_g p̃ ∇f^t(x^t); d-first: Lemma 1 (eq. 6) as printed,
+    x^{t+1} = x^t + η_d η_g Σ_{s≤t} q^{t−s} p̃ ⊙ (∇₁K(x^t, X)p − ∇₁K(x^t, X^s)p̃).
+    """
+    q = 1 - lam * eta_d
+
+    def grad_k(u, z):  # ∇₁K(u, z) for the RBF
+        return -(u - z) / sigma**2 * np.exp(-np.sum((u - z) ** 2) / (2 * sigma**2))
+
+    x = np.array(x0, float)
+    out = [x.copy()]
+    history = []
+    for t in range(steps):
+        n = t if order == "simultaneous" else t + 1
+        if order == "d-first":
+            history.append(x.copy())
+        force = np.zeros_like(x)
+        for j in range(len(x)):
+            for s in range(n):
+                if memory is not None and n - 1 - s >= memory:
+                    target_part = sum(p[i] * grad_k(x[j], targets[i]) for i in range(len(p)))
+                    force[j] += eta_d * q ** (n - 1 - s) * target_part
+                    continue
+                target_part = sum(p[i] * grad_k(x[j], targets[i]) for i in range(len(p)))
+                fake_part = sum(p_gen[k] * grad_k(x[j], history[s][k]) for k in range(len(x)))
+                force[j] += eta_d * q ** (n - 1 - s) * (target_part - fake_part)
+        if order == "simultaneous":
+            history.append(x.copy())
+        x = x + eta_g * p_gen[:, None] * force
+        out.append(x.copy())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("order", ["simultaneous", "d-first"])
+@pytest.mark.parametrize("memory", [None, 7])
+def test_simulation_matches_numpy_transcription(order, memory):
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=(2, 2))
+    p, p_gen = np.array([0.6, 0.4]), np.array([0.3, 0.5, 0.2])
+    x0 = rng.normal(size=(3, 2))
+    kw = dict(sigma=0.7, lam=0.3, eta_d=0.5, eta_g=0.4)
+    expected = numpy_reference(targets, p, p_gen, x0, **kw, steps=25, order=order, memory=memory)
+    got = simulate(KernelGDA(targets, p, p_gen), x0, **kw, steps=25, order=order, memory=memory)
+    assert got.order == order
+    np.testing.assert_allclose(np.asarray(got.positions), expected, rtol=0, atol=1e-13)
+
+
+def test_history_blocks_beyond_the_first_are_visited():
+    # 600 steps span three 256-step blocks of the buffer; compare every 100th step.
+    targets, p_gen = np.zeros((1, 1)), np.array([0.7])
+    x0 = np.array([[0.05]])
+    kw = dict(sigma=0.5, lam=0.2, eta_d=0.05, eta_g=0.05)
+    expected = numpy_reference(targets, np.ones(1), p_gen, x0, **kw, steps=600, order="simultaneous")
+    got = simulate(KernelGDA(targets, 1.0, p_gen), x0, **kw, steps=600, every=100)
+    np.testing.assert_allclose(np.asarray(got.positions), expected[::100], rtol=1e-12, atol=1e-15)
+
+
+def test_sweep_is_the_same_as_single_runs():
+    game = KernelGDA(np.zeros((1, 2)), 1.0, n_gen=2, p_gen=0.3)
+    x0 = np.array([[0.01, 0.0], [0.0, -0.02]])
+    sigmas, lams = np.array([0.5, 1.0, 2.0]), np.array([[0.1], [0.5]])
+    sweep = simulate(game, x0, sigma=sigmas, lam=lams, eta_d=0.2, eta_g=0.1, steps=50)
+    assert sweep.positions.shape == (2, 3, 51, 2, 2)
+    for i, j in np.ndindex(2, 3):
+        one = simulate(game, x0, sigma=sigmas[j], lam=lams[i, 0], eta_d=0.2, eta_g=0.1, steps=50)
+        np.testing.assert_allclose(sweep.positions[i, j], one.positions, rtol=1e-14, atol=1e-16)
+
+
+def test_divergent_configurations_are_flagged_not_fatal():
+    game = KernelGDA(np.zeros((1, 1)), 1.0, p_gen=[0.5])
+    traj = simulate(game, np.array([[0.3]]), sigma=np.array([1.0, 1.0, 1.0]), lam=0.1,
+                    eta_d=0.1, eta_g=np.array([0.1, 1e12, 1e308]), steps=40)
+    assert np.asarray(traj.diverged).tolist() == [False, True, True]
+    assert np.all(np.isfinite(np.asarray(traj.positions[0])))
+
+
+def test_memory_for_matches_the_weight_cut_off():
+    L = memory_for(1e-6, lam=0.1, eta_d=0.1)
+    assert 0.99**L <= 1e-6 < 0.99 ** (L - 1)
+
+
+@pytest.mark.parametrize("n_gen,mode", [(1, "random"), (3, "random"), (3, "antisymmetric")])
+def test_simulated_rate_is_the_generator_rate(n_gen, mode):
+    params = KernelParams(sigma=0.7, lam=0.5, eta_d=0.3, eta_g=0.2, p=1.0, p_gen=0.8 / n_gen,
+                          n_gen=n_gen, dim=2)
+    out = simulate_local(params, steps=1200, mode=mode)
+    assert out["rate_empirical"] == pytest.approx(out["rate_generator"], rel=5e-4)
+
+
+def test_simulated_rate_ignores_the_discriminator_only_mode():
+    # ρ_a = 1 − λη_d = 0.995 is the slowest mode here, but it never moves a point. (The
+    # discriminator starts at f⁰ = 0 and relaxes at rate ρ_a, a transient that shifts the
+    # fitted slope by about 1e-3.)
+    params = KernelParams(sigma=2.0, lam=0.05, eta_d=0.1, eta_g=0.1, p=1.0, p_gen=0.6, n_gen=1,
+                          dim=1)
+    out = simulate_local(params, steps=2500)
+    assert out["rate_joint"] > out["rate_generator"] + 0.008
+    assert out["rate_empirical"] == pytest.approx(out["rate_generator"], rel=2e-3)
+    assert abs(out["rate_empirical"] - out["rate_joint"]) > 0.007
+
+
+def test_orders_differ_at_large_steps_as_their_spectra_say():
+    params = KernelParams(sigma=0.8, lam=0.5, eta_d=0.4, eta_g=0.4, p=1.0, p_gen=0.6, n_gen=1)
+    sim = simulate_local(params, steps=600, order="simultaneous")
+    dfirst = simulate_local(params, steps=600, order="d-first")
+    assert abs(sim["rate_generator"] - dfirst["rate_generator"]) > 0.05
+    assert sim["rate_empirical"] == pytest.approx(sim["rate_generator"], rel=2e-3)
+    assert dfirst["rate_empirical"] == pytest.approx(dfirst["rate_generator"], rel=2e-3)
+
+
+def test_envelope_rate_of_an_oscillating_decay():
+    t = np.arange(3000)
+    rho, omega = 0.995, 0.07
+    r = 0.3 * rho**t * np.abs(np.cos(omega * t + 0.4))
+    assert envelope_rate(r).rate == pytest.approx(rho, rel=1e-4)
+    grow = 1e-6 * 1.01**t[:800] * np.abs(np.cos(omega * t[:800]))
+    fit = envelope_rate(grow)
+    assert fit.growing and fit.rate == pytest.approx(1.01, rel=1e-3)
+
+
+@pytest.mark.parametrize("kernel", [rbf(), rational_quadratic(0.7), inverse_multiquadric()])
+def test_builtin_kernels_have_width_sigma(kernel):
+    assert kernel_width(kernel, np.array([0.3, -1.0]), 0.8) == pytest.approx(0.8, rel=1e-10)
+
+
+def test_user_kernel_falls_back_to_the_autodiff_spectrum():
+    import jax.numpy as jnp
+
+    same_rbf = user_kernel(lambda x, y, s: jnp.exp(-jnp.sum((x - y) ** 2) / (2 * s * s)), "my-rbf")
+    anisotropic = user_kernel(lambda x, y, s: jnp.exp(-((x[0] - y[0]) ** 2 + 4 * (x[1] - y[1]) ** 2)
+                                                      / (2 * s * s)), "aniso")
+    assert kernel_width(anisotropic, np.zeros(2), 1.0) is None
+    params = KernelParams(sigma=0.7, lam=0.5, eta_d=0.3, eta_g=0.2, p=1.0, p_gen=0.8, n_gen=1,
+                          dim=2)
+    mine = simulate_local(params, steps=400, kernel=same_rbf)
+    assert mine["rates_from"] == "theorem1"
+    assert mine["rate_generator"] == pytest.approx(
+        rates(theorem1_spectrum(params))["rho_generator"], rel=1e-12)
+    aniso = simulate_local(params, steps=1500, kernel=anisotropic)
+    assert aniso["rates_from"] == "linearised"
+    assert aniso["rate_empirical"] == pytest.approx(aniso["rate_generator"], rel=1e-3)
+
+
+def test_collapse_onto_one_target_is_reported():
+    # Two far-apart targets; all points start near target 0 and stay there (mode collapse).
+    targets = np.array([[0.0, 0.0], [8.0, 0.0]])
+    game = KernelGDA(targets, p=[0.5, 0.5], p_gen=np.full(3, 1 / 6))
+    x0 = np.array([[0.1, 0.0], [-0.05, 0.1], [0.0, -0.1]])
+    traj = simulate(game, x0, sigma=1.0, lam=0.2, eta_d=0.2, eta_g=0.2, steps=600)
+    index, distance = nearest_target(game, traj.positions[-1])
+    assert np.asarray(index).tolist() == [0, 0, 0]
+    assert np.all(np.asarray(distance) < 0.2)
+    # One point starting near each target ends at its own target.
+    game2 = KernelGDA(targets, p=[0.5, 0.5], p_gen=[0.5, 0.5])
+    traj2 = simulate(game2, np.array([[0.2, 0.1], [7.7, -0.2]]), sigma=1.0, lam=0.2, eta_d=0.2,
+                     eta_g=0.2, steps=600)
+    assert np.asarray(nearest_target(game2, traj2.positions[-1])[0]).tolist() == [0, 1]
+
+
+def test_bad_input_is_rejected():
+    game = KernelGDA(np.zeros((1, 1)), 1.0, p_gen=[0.5])
+    with pytest.raises(ValueError):
+        simulate(game, np.zeros((1, 1)), sigma=-1.0, lam=0.1, eta_d=0.1, eta_g=0.1, steps=5)
+    with pytest.raises(ValueError):
+        simulate(game, np.zeros((2, 1)), sigma=1.0, lam=0.1, eta_d=0.1, eta_g=0.1, steps=5)
+    with pytest.raises(ValueError):
+        simulate(game, np.zeros((1, 1)), sigma=1.0, lam=0.1, eta_d=0.1, eta_g=0.1, steps=5,
+                 order="alternating")
+    with pytest.raises(ValueError):
+        KernelGDA(np.zeros((1, 1)), 1.0, p_gen=[0.0])
+    with pytest.raises(ValueError):
+        KernelParams(sigma=1.0, lam=0.1, eta_d=0.1, eta_g=0.1, p_gen=-0.2)
