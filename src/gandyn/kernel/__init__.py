@@ -1,6 +1,7 @@
 """Kernel-discriminator GDA (Becker, Pandit, Rangan & Fletcher).
 
-* :mod:`~gandyn.kernel.kernels`: RBF, rational quadratic, inverse multiquadric, user kernels;
+* :mod:`~gandyn.kernel.kernels`: RBF, rational quadratic, inverse multiquadric, radial and
+  general user kernels;
 * :mod:`~gandyn.kernel.dynamics`: exact simulation of eq. (5), both update orders, sweeps;
 * :mod:`~gandyn.kernel.theory`: Theorem 1, Corollary 1, Proposition 2, the largest stable η_d;
 * :mod:`~gandyn.kernel.linearised`: the same spectrum by autodiff (any kernel) and by
@@ -11,7 +12,7 @@
 
 from .dynamics import KernelGDA, Trajectory, memory_for, nearest_target, simulate
 from .kernels import (Kernel, inverse_multiquadric, kernel_by_name, kernel_width,
-                      rational_quadratic, rbf, user_kernel)
+                      radial_kernel, rational_quadratic, rbf, user_kernel)
 from .linearised import (LinearisedSpectrum, equilibrium_residual, linearised_map,
                          linearised_spectrum, truncated_map_spectrum)
 from .rates import RateFit, envelope_rate
@@ -21,7 +22,8 @@ from .theory import (Eigenvalue, KernelParams, corollary1_eta_d_max, eta_d_max, 
                      rates, theorem1_coefficients, theorem1_spectrum)
 
 __all__ = ["KernelGDA", "Trajectory", "memory_for", "nearest_target", "simulate", "Kernel",
-           "inverse_multiquadric", "kernel_by_name", "kernel_width", "rational_quadratic", "rbf",
+           "inverse_multiquadric", "kernel_by_name", "kernel_width", "radial_kernel",
+           "rational_quadratic", "rbf",
            "user_kernel", "LinearisedSpectrum", "equilibrium_residual", "linearised_map",
            "linearised_spectrum", "truncated_map_spectrum", "RateFit", "envelope_rate",
            "convergence_study", "initial_points", "phase_grid", "simulate_local",

@@ -43,7 +43,7 @@ from .theory import ORDERS
 
 __all__ = ["KernelGDA", "Trajectory", "simulate", "memory_for", "nearest_target"]
 
-_BLOCK = 256
+_BLOCK = 128
 
 
 class KernelGDA(eqx.Module):
@@ -56,18 +56,22 @@ class KernelGDA(eqx.Module):
 
     def __init__(self, targets, p=None, p_gen=None, n_gen: Optional[int] = None,
                  kernel: Optional[Kernel] = None):
-        targets = jnp.atleast_2d(jnp.asarray(targets, dtype=float))
+        # Floating targets keep their precision (float32 under x64 too); the
+        # whole simulation runs in it.
+        targets = jnp.atleast_2d(jnp.asarray(targets))
+        if not jnp.issubdtype(targets.dtype, jnp.floating):
+            targets = targets.astype(float)
         if targets.ndim != 2 or targets.shape[0] < 1:
             raise ValueError("targets must be an (N_r, d) array with N_r >= 1")
-        n_r = targets.shape[0]
-        p = jnp.full((n_r,), 1.0 / n_r) if p is None else jnp.broadcast_to(
-            jnp.asarray(p, dtype=float), (n_r,))
+        n_r, dtype = targets.shape[0], targets.dtype
+        p = jnp.full((n_r,), 1.0 / n_r, dtype) if p is None else jnp.broadcast_to(
+            jnp.asarray(p, dtype=dtype), (n_r,))
         if p_gen is None:
             if n_gen is None:
                 raise ValueError("give p_gen (masses of the generated points) or n_gen")
-            p_gen = jnp.full((n_gen,), 1.0 / n_gen)
+            p_gen = jnp.full((n_gen,), 1.0 / n_gen, dtype)
         else:
-            p_gen = jnp.atleast_1d(jnp.asarray(p_gen, dtype=float))
+            p_gen = jnp.atleast_1d(jnp.asarray(p_gen, dtype=dtype))
             if n_gen is not None:
                 p_gen = jnp.broadcast_to(p_gen, (n_gen,))
         if not (np.all(np.asarray(p) > 0) and np.all(np.asarray(p_gen) > 0)):
@@ -106,13 +110,6 @@ def memory_for(eps: float, lam: float, eta_d: float) -> int:
     return max(1, math.ceil(math.log(eps) / math.log(abs(q))))
 
 
-def _force(kernel, sigma, u, centres, weights):
-    """``Σ_c w_c ∇₁K(u_j, z_c)`` for every row ``u_j`` of ``u``."""
-    grad1 = jax.grad(kernel.fn, argnums=0)
-    per_pair = jax.vmap(jax.vmap(grad1, (None, 0, None)), (0, None, None))(u, centres, sigma)
-    return jnp.einsum("jcd,c->jd", per_pair, weights)
-
-
 def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memory: int,
              every: int, order: str):
     n_gen, d = x0.shape
@@ -120,7 +117,7 @@ def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memor
     n_blocks = -(-memory // _BLOCK)
     buffer = jnp.zeros((n_blocks * _BLOCK, n_gen, d), x0.dtype)
     slots = jnp.arange(n_blocks * _BLOCK)
-    target_force = lambda u: _force(game.kernel, sigma, u, game.targets, game.p)
+    target_force = lambda u: game.kernel.force(u, game.targets, game.p, sigma)
 
     def push(buffer, x, t):
         return buffer.at[t % memory].set(x)
@@ -136,7 +133,7 @@ def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memor
             centres = jax.lax.dynamic_slice_in_dim(buffer, i * _BLOCK, _BLOCK)
             w = jax.lax.dynamic_slice_in_dim(weights, i * _BLOCK, _BLOCK)
             w = (w[:, None] * game.p_gen[None, :]).reshape(-1)
-            return acc + _force(game.kernel, sigma, x, centres.reshape(-1, d), w)
+            return acc + game.kernel.force(x, centres.reshape(-1, d), w, sigma)
 
         history = jax.lax.fori_loop(0, used, block, jnp.zeros_like(x))
         return A * target_force(x) - history
