@@ -77,7 +77,19 @@ def test_phase_with_simulation(capsys, tmp_path):
                           "--sigma", "0.5:1.5:3", "--lam", "0.3:0.9:3", "--quantity", "generator",
                           "--simulate", "300", "--out", str(tmp_path)])
     assert r["simulated"]["median_abs_difference"] < 0.01
+    assert r["simulated"]["discriminator_start"] == "equilibrium"
     assert (tmp_path / "phase_simulated.png").exists()
+
+
+def test_simulate_from_the_equilibrium_discriminator(capsys):
+    # The Corollary-1 example at η = 0.8: the build-up from f⁰ = 0 hides the dominant c+ = −0.913.
+    game = ["--sigma", "1", "--lam", "0.1", "--eta-d", "0.8", "--eta-g", "0.8", "--p-gen", "0.5",
+            "--steps", "400"]
+    cold = run_json(capsys, ["kernel", "simulate"] + game)
+    warm = run_json(capsys, ["kernel", "simulate"] + game + ["--discriminator-start", "equilibrium"])
+    assert cold["discriminator_start"] == "zero" and warm["discriminator_start"] == "equilibrium"
+    assert warm["rate_empirical"] == pytest.approx(warm["rate_generator"], rel=2e-3)
+    assert cold["rate_empirical"] < 0.95 * cold["rate_generator"]
 
 
 def test_convergence_figure(capsys, tmp_path):

@@ -43,10 +43,16 @@ def test_example_configs_run(config, capsys, tmp_path):
 
 @pytest.mark.parametrize("script,args", [("custom_game.py", ["--paths", "500"]),
                                          ("sga_vs_sde.py", ["--paths", "200"]),
-                                         ("fdr_schedule.py", ["--steps", "2000"])])
+                                         ("fdr_schedule.py", ["--steps", "2000"]),
+                                         ("kernel_modes.py", ["--steps", "200", "--n-gen", "16"])])
 def test_example_scripts_run(script, args, tmp_path):
-    extra = ["--out", str(tmp_path)] if script == "sga_vs_sde.py" else []
+    extra = ["--out", str(tmp_path)] if script in ("sga_vs_sde.py", "kernel_modes.py") else []
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args, *extra],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip()
+    if script == "kernel_modes.py":
+        result = json.loads((tmp_path / "kernel_modes.json").read_text())
+        for row in result["results"]:  # every point is assigned a target; the counts add up
+            assert len(row["nearest_target"]) == 16
+            assert sum(row["points_per_target"]) + row["stray_points"] == 16

@@ -106,6 +106,9 @@ def register(subparsers) -> None:
     sm.add_argument("--memory", type=positive_int, default=None,
                     help="steps of discriminator memory (default: all, exact)")
     sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--discriminator-start", choices=["zero", "equilibrium"], default="zero",
+                    help="f⁰ = 0 as in training (default), or the equilibrium discriminator "
+                         "(shows the local rate without the build-up)")
     add_output_options(sm)
     sm.set_defaults(func=_simulate)
 
@@ -120,6 +123,10 @@ def register(subparsers) -> None:
     _add_order(ph)
     ph.add_argument("--simulate", type=positive_int, default=None, metavar="STEPS",
                     help="also simulate every cell for STEPS steps (keep the grid small)")
+    ph.add_argument("--discriminator-start", choices=["zero", "equilibrium"],
+                    default="equilibrium",
+                    help="start of the simulated runs' discriminator (equilibrium: short runs "
+                         "measure the local rate, not the build-up from f⁰ = 0)")
     add_output_options(ph)
     ph.set_defaults(func=_phase)
 
@@ -130,6 +137,9 @@ def register(subparsers) -> None:
     cv.add_argument("--sigmas", default="0.1,1,10", help="comma-separated σ values")
     cv.add_argument("--steps", type=positive_int, default=1000)
     cv.add_argument("--offset", type=positive_float, default=0.1)
+    cv.add_argument("--discriminator-start", choices=["zero", "equilibrium"], default="zero",
+                    help="f⁰ = 0 as in the paper's runs (default), or the equilibrium discriminator "
+                         "the linearised prediction assumes")
     _add_order(cv)
     add_output_options(cv)
     cv.set_defaults(func=_convergence)
@@ -187,7 +197,7 @@ def _simulate(args) -> int:
         raise UsageError("--mode antisymmetric needs --n-gen >= 2")
     result = simulate_local(params, steps=args.steps, order=args.order, offset=args.offset,
                             mode=args.mode, seed=args.seed, kernel=kernel_by_name(args.kernel),
-                            memory=args.memory)
+                            memory=args.memory, warm=args.discriminator_start == "equilibrium")
     curve = result.pop("distance_curve")
     if args.out:
         from .report.io import prepare_out_dir, save_figure, write_csv, write_json
@@ -229,11 +239,13 @@ def _phase(args) -> int:
     if args.simulate:
         _enable_x64()
         simulated = simulated_phase_grid(args.sigma, args.lam, steps=args.simulate,
-                                         order=args.order, dim=args.dim, **kwargs)
+                                         order=args.order, dim=args.dim,
+                                         warm=args.discriminator_start == "equilibrium", **kwargs)
         theory_gen = phase_grid(args.sigma, args.lam, convention="theorem", quantity="generator",
                                 order=args.order, **kwargs)
         diff = simulated["rho2"] - theory_gen["rho2"]
         result["simulated"] = {"steps": args.simulate,
+                               "discriminator_start": simulated["discriminator_start"],
                                "max_abs_difference": float(np.nanmax(np.abs(diff))),
                                "median_abs_difference": float(np.nanmedian(np.abs(diff))),
                                "diverged_fraction": float(np.mean(simulated["diverged"]))}
@@ -276,8 +288,10 @@ def _convergence(args) -> int:
 
     runs = convergence_study(eta_d=args.eta_d, eta_g=args.eta_g, lams=_floats(args.lams, "lams"),
                              sigmas=_floats(args.sigmas, "sigmas"), steps=args.steps,
-                             offset=args.offset, order=args.order)
+                             offset=args.offset, order=args.order,
+                             warm=args.discriminator_start == "equilibrium")
     result = {"order": args.order, "eta_d": args.eta_d, "eta_g": args.eta_g, "steps": args.steps,
+              "discriminator_start": args.discriminator_start,
               "runs": [{k: r[k] for k in ("lam", "sigma", "rate_predicted", "rate_empirical",
                                           "diverged")} | {"final_distance": float(r["distance"][-1])}
                        for r in runs]}
@@ -291,6 +305,8 @@ def _convergence(args) -> int:
             {"lam": r["lam"], "sigma": r["sigma"], "simulated": r["distance"],
              "linearised": r["predicted"]} for r in runs]})
         save_figure(plot_convergence(runs, f"η_d = {args.eta_d:g}, η_g = {args.eta_g:g}, "
-                                           f"{args.order} updates"), out, "convergence")
+                                           f"{args.order} updates, discriminator from "
+                                           f"{'equilibrium' if args.discriminator_start == 'equilibrium' else 'f⁰ = 0'}"),
+                    out, "convergence")
     emit(result, args.json)
     return 0

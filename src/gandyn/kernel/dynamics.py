@@ -14,6 +14,14 @@ orders of the two half-steps are offered, and every result names its order:
 * ``"d-first"``: the discriminator steps first, ``x̃^{t+1} = x̃^t + η_g p̃ ∇f^{t+1}(x̃^t)``;
   this is Lemma 1 as printed (sum to ``t``) and the authors' code.
 
+The discriminator starts at ``f⁰ = 0`` (the paper, the authors' code), or,
+with ``warm_start=x_star``, at the equilibrium discriminator of points that
+had always sat at ``x_star``: ``f⁰ = (1/λ)[Σ_i p_i K(·, x_i) − Σ_j p̃_j K(·, x*_j)]``.
+Then ``A_n = 1/λ`` for all ``n`` and the pre-history adds
+``−(qⁿ/λ) Σ_j p̃_j K(·, x*_j)`` to ``fⁿ``. From ``f⁰ = 0`` the first
+``~1/(λη_d)`` steps are a build-up of the discriminator, which short runs see
+instead of the local rate; a warm start measures the local rate at once.
+
 Past generated points are kept in a ring buffer of ``memory`` steps; the
 default keeps every step (exact). A finite memory drops centres older than
 ``memory`` steps, whose weight is at most ``q^memory``: :func:`memory_for`
@@ -110,10 +118,13 @@ def memory_for(eps: float, lam: float, eta_d: float) -> int:
     return max(1, math.ceil(math.log(eps) / math.log(abs(q))))
 
 
-def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memory: int,
-             every: int, order: str):
+def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, x_star, *, steps: int, memory: int,
+             every: int, order: str, warm: bool):
     n_gen, d = x0.shape
     q = 1.0 - lam * eta_d
+    zero = jnp.zeros((), x0.dtype)
+    # Warm start: A = 1/λ throughout, and a pre-history of weight W_n = qⁿ/λ at x_star.
+    A0, W0 = (1.0 / lam + zero, 1.0 / lam + zero) if warm else (zero, zero)
     n_blocks = -(-memory // _BLOCK)
     buffer = jnp.zeros((n_blocks * _BLOCK, n_gen, d), x0.dtype)
     slots = jnp.arange(n_blocks * _BLOCK)
@@ -122,7 +133,7 @@ def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memor
     def push(buffer, x, t):
         return buffer.at[t % memory].set(x)
 
-    def force(x, buffer, A, n):
+    def force(x, buffer, A, W, n):
         """``∇fⁿ(x̃_j)`` with ``n`` discriminator updates done (newest centre: step n − 1)."""
         age = jnp.mod(n - 1 - slots, memory)
         valid = (slots < memory) & (age < n)
@@ -136,46 +147,51 @@ def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, *, steps: int, memor
             return acc + game.kernel.force(x, centres.reshape(-1, d), w, sigma)
 
         history = jax.lax.fori_loop(0, used, block, jnp.zeros_like(x))
+        if warm:
+            history = history + W * game.kernel.force(x, x_star, game.p_gen, sigma)
         return A * target_force(x) - history
 
     def step(carry, t):
-        x, buffer, A = carry
+        x, buffer, A, W = carry
         if order == "simultaneous":
-            grad = force(x, buffer, A, t)
-            buffer, A = push(buffer, x, t), q * A + eta_d
+            grad = force(x, buffer, A, W, t)
+            buffer, A, W = push(buffer, x, t), q * A + eta_d, q * W
         else:
-            buffer, A = push(buffer, x, t), q * A + eta_d
-            grad = force(x, buffer, A, t + 1)
+            buffer, A, W = push(buffer, x, t), q * A + eta_d, q * W
+            grad = force(x, buffer, A, W, t + 1)
         x_new = x + eta_g * game.p_gen[:, None] * grad
-        return (x_new, buffer, A), None
+        return (x_new, buffer, A, W), None
 
     def record_block(carry, t0):
         carry, _ = jax.lax.scan(step, carry, t0 + jnp.arange(every))
         return carry, carry[0]
 
-    carry = (x0, buffer, jnp.zeros((), x0.dtype))
+    carry = (x0, buffer, A0, W0)
     _, records = jax.lax.scan(record_block, carry, jnp.arange(steps // every) * every)
     positions = jnp.concatenate([x0[None], records])
     return positions, None
 
 
 @eqx.filter_jit
-def _run_batch(game, sigma, lam, eta_d, eta_g, x0, steps, memory, every, order):
-    fn = lambda s, l, ed, eg, x: _run_one(game, s, l, ed, eg, x, steps=steps, memory=memory,
-                                          every=every, order=order)
-    return jax.vmap(fn)(sigma, lam, eta_d, eta_g, x0)
+def _run_batch(game, sigma, lam, eta_d, eta_g, x0, x_star, steps, memory, every, order, warm):
+    fn = lambda s, l, ed, eg, x, xs: _run_one(game, s, l, ed, eg, x, xs, steps=steps,
+                                              memory=memory, every=every, order=order, warm=warm)
+    return jax.vmap(fn)(sigma, lam, eta_d, eta_g, x0, x_star)
 
 
 def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
              order: str = "simultaneous", memory: Optional[int] = None, every: int = 1,
-             bound: Optional[float] = None) -> Trajectory:
+             bound: Optional[float] = None, warm_start=None) -> Trajectory:
     """Run kernel GDA from ``x0`` for ``steps`` steps, for one or many configurations.
 
     ``sigma, lam, eta_d, eta_g`` are scalars or arrays broadcast to a common
     shape ``S``; ``x0`` is ``(N, d)`` or ``S + (N, d)``. Positions are kept
     every ``every`` steps (``steps`` must be a multiple of it). ``memory``
     (default ``steps``: exact) is the number of past steps whose centres the
-    discriminator keeps. A configuration whose points leave the floats is
+    discriminator keeps. ``warm_start`` (``(N, d)`` or one per configuration,
+    like ``x0``; needs ``λ > 0``) starts the discriminator at the equilibrium
+    of points sitting at ``warm_start`` instead of at ``f⁰ = 0`` (see the
+    module docstring). A configuration whose points leave the floats is
     flagged in ``diverged``; the others are unaffected.
     """
     if order not in ORDERS:
@@ -197,9 +213,21 @@ def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
     if x0.shape[-2:] != (game.n_gen, game.dim):
         raise ValueError(f"x0 must end in shape (n_gen, d) = {(game.n_gen, game.dim)}, got {x0.shape}")
     x0 = jnp.broadcast_to(x0, shape + x0.shape[-2:])
+    warm = warm_start is not None
+    if warm:
+        if not np.all(np.asarray(arrays[1]) > 0):
+            raise ValueError("warm_start needs lam > 0 (the equilibrium discriminator is 1/λ times the mass gap)")
+        x_star = jnp.asarray(warm_start, dtype)
+        if x_star.shape[-2:] != (game.n_gen, game.dim) or not np.all(np.isfinite(np.asarray(x_star))):
+            raise ValueError(f"warm_start must be finite and end in shape {(game.n_gen, game.dim)}, "
+                             f"got {x_star.shape}")
+        x_star = jnp.broadcast_to(x_star, x0.shape)
+    else:
+        x_star = x0
     flat = [jnp.broadcast_to(v, shape).reshape(-1) for v in arrays]
     positions, _ = _run_batch(game, *flat, x0.reshape((-1,) + x0.shape[-2:]),
-                              steps, memory, every, order)
+                              x_star.reshape((-1,) + x0.shape[-2:]), steps, memory, every, order,
+                              warm)
     positions = positions.reshape(shape + positions.shape[1:])
     if bound is None:
         bound = 1e6 * (1.0 + float(jnp.max(jnp.abs(game.targets))))

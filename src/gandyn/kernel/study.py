@@ -92,14 +92,21 @@ def initial_points(n_gen: int, dim: int, offset: float, mode: str = "random", se
 
 def simulate_local(params: KernelParams, *, steps: int = 2000, order: str = "simultaneous",
                    offset: float = 1e-3, mode: str = "random", seed: int = 0,
-                   kernel: Optional[Kernel] = None, memory: Optional[int] = None) -> dict:
-    """Simulate from ``offset`` away from the equilibrium and compare the rates."""
+                   kernel: Optional[Kernel] = None, memory: Optional[int] = None,
+                   warm: bool = False) -> dict:
+    """Simulate from ``offset`` away from the equilibrium and compare the rates.
+
+    ``warm=True`` starts the discriminator at its equilibrium (points at the
+    target) instead of ``f⁰ = 0``, so the run shows the local rate without
+    the discriminator's build-up.
+    """
     kernel = rbf() if kernel is None else kernel
     game = KernelGDA(np.zeros((1, params.dim)), p=params.p, p_gen=params.p_gen,
                      n_gen=params.n_gen, kernel=kernel)
     x0 = initial_points(params.n_gen, params.dim, offset, mode, seed)
     traj = simulate(game, x0, sigma=params.sigma, lam=params.lam, eta_d=params.eta_d,
-                    eta_g=params.eta_g, steps=steps, order=order, memory=memory)
+                    eta_g=params.eta_g, steps=steps, order=order, memory=memory,
+                    warm_start=np.zeros_like(x0) if warm else None)
     pos = np.asarray(traj.positions)
     distance = np.sqrt(np.sum(pos**2, axis=(-2, -1)))  # |X̃_t − X̃*| over all points
     fit = envelope_rate(distance)
@@ -117,6 +124,7 @@ def simulate_local(params: KernelParams, *, steps: int = 2000, order: str = "sim
     return {
         "order": order, "kernel": kernel.name, "steps": steps, "offset": offset, "mode": mode,
         "seed": seed, "memory": traj.memory,
+        "discriminator_start": "equilibrium" if warm else "zero",
         "rate_empirical": fit.rate, "fit_window": [fit.start, fit.stop], "growing": fit.growing,
         "rate_generator": theory["rho_generator"], "rate_joint": theory["rho_joint"],
         "rates_from": source,
@@ -176,27 +184,34 @@ def summarise_phase(grid: dict) -> dict:
 
 def simulated_phase_grid(sigmas, lams, *, eta_d, eta_g, p, p_gen, n_gen, dim: int = 1,
                          steps: int = 400, offset: float = 1e-3, order: str = "simultaneous",
-                         seed: int = 0, kernel: Optional[Kernel] = None) -> dict:
-    """Empirical ``rate²`` from short runs on the same grid, all cells in one vmapped run."""
+                         seed: int = 0, kernel: Optional[Kernel] = None, warm: bool = True) -> dict:
+    """Empirical ``rate²`` from short runs on the same grid, all cells in one vmapped run.
+
+    By default (``warm=True``) every run starts with the equilibrium
+    discriminator: from ``f⁰ = 0`` a run shorter than ``~1/(λη_d)`` steps
+    measures the discriminator's build-up rather than the local rate.
+    """
     kernel = rbf() if kernel is None else kernel
     sigmas, lams = np.asarray(sigmas, float), np.asarray(lams, float)
     S, L = np.meshgrid(sigmas, lams)
     game = KernelGDA(np.zeros((1, dim)), p=p, p_gen=p_gen, n_gen=n_gen, kernel=kernel)
     x0 = initial_points(n_gen, dim, offset, "random", seed)
-    traj = simulate(game, x0, sigma=S, lam=L, eta_d=eta_d, eta_g=eta_g, steps=steps, order=order)
+    traj = simulate(game, x0, sigma=S, lam=L, eta_d=eta_d, eta_g=eta_g, steps=steps, order=order,
+                    warm_start=np.zeros_like(x0) if warm else None)
     pos = np.asarray(traj.positions)
     dist = np.sqrt(np.sum(pos**2, axis=(-2, -1)))  # (n_lam, n_sigma, steps + 1)
     rate = np.empty(S.shape)
     for idx in np.ndindex(S.shape):
         rate[idx] = envelope_rate(dist[idx]).rate
     return {"sigma": sigmas, "lam": lams, "rho2": rate**2, "steps": steps, "order": order,
+            "discriminator_start": "equilibrium" if warm else "zero",
             "diverged": np.asarray(traj.diverged)}
 
 
 def convergence_study(*, eta_d: float = 0.1, eta_g: float = 0.01, lams=(1.0, 0.1, 0.01),
                       sigmas=(0.1, 1.0, 10.0), steps: int = 1000, offset: float = 0.1,
                       p: float = 1.0, p_gen: float = 1.0, order: str = "simultaneous",
-                      kernel: Optional[Kernel] = None) -> list:
+                      kernel: Optional[Kernel] = None, warm: bool = False) -> list:
     """Figure 3: one point started ``offset`` from its target, simulated and predicted.
 
     The defaults are the authors' two-point experiment (``d = 1``, ``p = p̃ = 1``,
@@ -204,7 +219,11 @@ def convergence_study(*, eta_d: float = 0.1, eta_g: float = 0.01, lams=(1.0, 0.1
     vmapped simulation; the prediction iterates the linearised map of
     :func:`gandyn.kernel.linearised.linearised_map` from the same start
     (``δ⁰ = offset``, no discriminator perturbation, as ``f⁰ = 0`` has zero
-    gradient at the target), so it shows the same oscillations.
+    gradient at the target), so it shows the same oscillations. The
+    prediction linearises at the *equilibrium* discriminator; the simulation
+    starts from ``f⁰ = 0`` as the authors' does, unless ``warm=True`` (then
+    it starts at the equilibrium discriminator and the two describe the same
+    dynamics). From ``f⁰ = 0`` the first ``~1/(λη_d)`` steps differ.
     """
     from .linearised import linearised_map
 
@@ -213,7 +232,7 @@ def convergence_study(*, eta_d: float = 0.1, eta_g: float = 0.01, lams=(1.0, 0.1
     L, S = np.meshgrid(lams, sigmas, indexing="ij")
     game = KernelGDA(np.zeros((1, 1)), p=p, p_gen=p_gen, n_gen=1, kernel=kernel)
     traj = simulate(game, np.array([[offset]]), sigma=S, lam=L, eta_d=eta_d, eta_g=eta_g,
-                    steps=steps, order=order)
+                    steps=steps, order=order, warm_start=np.zeros((1, 1)) if warm else None)
     pos = np.asarray(traj.positions)[..., 0, 0]
     runs = []
     for i, j in np.ndindex(L.shape):
