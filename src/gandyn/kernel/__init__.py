@@ -15,6 +15,7 @@ from .kernels import (Kernel, inverse_multiquadric, kernel_by_name, kernel_width
                       radial_kernel, rational_quadratic, rbf, user_kernel)
 from .linearised import (LinearisedSpectrum, equilibrium_residual, linearised_map,
                          linearised_spectrum, truncated_map_spectrum)
+from .plots import plot_convergence, plot_phase, plot_phase_comparison
 from .rates import RateFit, envelope_rate
 from .study import (convergence_study, initial_points, phase_grid, simulate_local,
                     simulated_phase_grid, spectrum_report, summarise_phase)
@@ -25,7 +26,8 @@ __all__ = ["KernelGDA", "Trajectory", "memory_for", "nearest_target", "simulate"
            "inverse_multiquadric", "kernel_by_name", "kernel_width", "radial_kernel",
            "rational_quadratic", "rbf",
            "user_kernel", "LinearisedSpectrum", "equilibrium_residual", "linearised_map",
-           "linearised_spectrum", "truncated_map_spectrum", "RateFit", "envelope_rate",
+           "linearised_spectrum", "truncated_map_spectrum", "plot_convergence", "plot_phase",
+           "plot_phase_comparison", "RateFit", "envelope_rate",
            "convergence_study", "initial_points", "phase_grid", "simulate_local",
            "simulated_phase_grid", "spectrum_report", "summarise_phase", "Eigenvalue",
            "KernelParams", "corollary1_eta_d_max", "eta_d_max", "proposition2", "rates",
