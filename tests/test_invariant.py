@@ -54,7 +54,7 @@ def test_where_the_papers_forms_hold_exactly(generic_lq_spec):
     # With the joint covariance that SML needs, FDR1's printed right side misses the cross term.
     sml_joint = _exact_fdr(generic_lq_spec, "sml-sde", "joint")
     assert abs(sml_joint["fdr1_lhs"] - sml_joint["fdr1_rhs"]) > 0.1 * abs(sml_joint["fdr1_lhs"])
-    # The discrete SML chain needs the (η/2)|g|² correction of FDR2 (REFERENCE §3).
+    # The discrete SML chain needs the (η/2)|g|² correction of FDR2 (docs/long_run.md).
     sml = _exact_fdr(generic_lq_spec, "sml")
     assert abs(sml["fdr2_lhs"] - sml["fdr2_rhs"]) > 1e-3 * abs(sml["fdr2_lhs"])
 

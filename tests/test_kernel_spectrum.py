@@ -123,7 +123,7 @@ def test_eta_d_max_is_the_stability_boundary(order, n_gen):
 
 
 def test_corollary1_overstates_the_bound_when_the_pair_is_real():
-    # Small λ makes b, so m, large: m² > c, a real pair. N = 1, the case REFERENCE §4 singles out.
+    # Small λ makes b, so m, large: m² > c, a real pair. N = 1, where the b mode is absent.
     params = KernelParams(sigma=1.0, lam=0.1, eta_d=0.1, eta_g=0.1, p=1.0, p_gen=0.5, n_gen=1)
     report = spectrum_report(params)
     assert not report["complex_pair"]

@@ -33,7 +33,7 @@ def test_exact_slopes_match_theorems(generic_lq_spec):
 
 
 def test_blockdiag_covariance_breaks_order_two_for_sml(generic_lq_spec):
-    """REFERENCE §2 fact 2: the cross moment θω sees the dropped correlation at O(η)."""
+    """With the block-diagonal σ the cross moment θω sees the dropped correlation at O(η)."""
     joint, block = _orders(generic_lq_spec, [Comparison("sml", "sml2-sde", "joint"),
                                              Comparison("sml", "sml2-sde", "blockdiag")],
                            test="theta[0]*omega[1]", etas=[0.02, 0.01, 0.005, 0.0025])

@@ -1,4 +1,4 @@
-"""Seeded data sets for GAN experiments; nothing is downloaded (REFERENCE.md §5).
+"""Seeded data sets for GAN experiments; nothing is downloaded.
 
 * ``ring``: 8 Gaussians on a circle. ``setting="pacgan"`` (PacGAN/VEEGAN):
   radius 1, std 0.01; ``setting="wgan-gp"``: radius 2, std 0.02, all scaled by 1/1.414.

@@ -18,7 +18,7 @@ FDR2 (Theorem 9)::
     rhs          = β⁻¹ E Tr(Σ_θ + Σ_ω)
 
 ``rhs_discrete`` keeps the discrete chain's own second-order terms
-(REFERENCE.md §3; for SGD this is Yaida's discrete FDR). With the field
+(docs/long_run.md; for SGD this is Yaida's discrete FDR). With the field
 ``G = (−g_θ, g_ω)``:
 
 * SML (``Δu = η G^B``, one batch), exact for FDR2 on every game and for FDR1

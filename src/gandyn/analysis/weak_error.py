@@ -78,7 +78,7 @@ class Comparison:
         if target != self.scheme:
             return 1  # any of these SDEs is within O(η) of either scheme
         if self.sde == "sml2-sde" and self.covariance == "blockdiag":
-            return 1  # REFERENCE.md §2: the shared batch makes the noise correlated
+            return 1  # the shared batch makes the noise correlated
         return order
 
 

@@ -155,7 +155,7 @@ class Game(eqx.Module):
 
         Terms are sampled independently, so Σ is the sum of the terms'
         covariances. Its θθ and ωω blocks are Cao & Guo's Σ_θ and Σ_ω; the
-        off-diagonal block is what simultaneous updates share (REFERENCE §2).
+        off-diagonal block is what simultaneous updates share.
         Dense: use it on small games and in tests only.
         """
         cov = jnp.zeros((self.dim, self.dim))

@@ -1,4 +1,4 @@
-"""The linear-quadratic game, where every moment is exact (REFERENCE.md §5).
+"""The linear-quadratic game, where every moment is exact.
 
 Per-sample loss
 

@@ -2,7 +2,7 @@
 
 Near a stable equilibrium the distance ``r_t`` of the points to their target
 behaves like ``C ρ^t |cos(ωt + φ)|`` when the leading eigenvalues are complex
-(REFERENCE §4), so a straight line through ``log r_t`` is biased by the
+(docs/kernel.md), so a straight line through ``log r_t`` is biased by the
 troughs. We fit the *envelope*: for a decaying curve the future maximum
 ``e_t = max_{s ≥ t} r_s``, which touches every peak and is monotone; for a
 growing one the running maximum ``max_{s ≤ t} r_s``. ``log e_t`` is fitted

@@ -1,7 +1,7 @@
 """The FDR learning-rate schedule of Cao & Guo's Remark 10, with a robust decision rule.
 
 At stationarity of simultaneous SGA, FDR2 (Theorem 9) in its discrete form
-(REFERENCE.md §3) reads ``E[O_L] = E[O_R]`` with
+(docs/long_run.md) reads ``E[O_L] = E[O_R]`` with
 
     O_L = θᵀ g_θ^B − ωᵀ g_ω^B            (= ⟨params, grads⟩ when each player's
                                            grad is that of the loss it *minimises*)

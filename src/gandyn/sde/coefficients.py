@@ -11,7 +11,7 @@ the three SDEs are ``du = b(u) dt + σ(u) dW`` with
   ``b1 = −½ (∇b0) b0 − (∇_ω g_θ · g_ω, 0)``                       (eq. 10)
   weak order 2 with respect to ALT.
 * ``sml2-sde`` (eq. 14): ``b = b0 − (η/2)(∇b0) b0``; weak order 2 with respect
-  to SML *with the joint covariance* (REFERENCE.md §2).
+  to SML *with the joint covariance*.
 
 ``(∇b0) b0`` and ``∇_ω g_θ · g_ω`` are Jacobian-vector products of the field:
 no Hessian is ever built.
@@ -56,7 +56,7 @@ SDE_TARGET = {"sml-sde": ("sml", 1), "alt-sde": ("alt", 2), "sml2-sde": ("sml", 
 
 
 def default_covariance(sde_name: str) -> str:
-    """The covariance that is right for the scheme the SDE models (REFERENCE.md §2)."""
+    """The covariance that is right for the scheme the SDE models."""
     return "blockdiag" if SDE_TARGET[sde_name][0] == "alt" else "joint"
 
 

@@ -17,7 +17,7 @@ noise (Kloeden & Platen, eq. 15.1.2 with constant σ) and keeps order 1 for
 state-dependent σ, whose error terms carry the small factor ``η/B`` here, so
 its error constant is far smaller than Euler's for the SDEs of SGA. The
 integrator's own error must sit far below the modelling error being
-measured (REFERENCE.md §2).
+measured.
 With ``richardson=True`` each run carries two solutions on the *same*
 Brownian path, one with ``2·substeps`` and one with ``substeps`` steps (the
 coarse increments are sums of pairs of fine ones), and observables are
