@@ -18,3 +18,19 @@ def generic_lq_spec():
     s_omega = np.array([[0.25, -0.05], [-0.05, 0.15]])
     s_cross = np.array([[0.1, 0.05], [0.0, -0.08]])
     return make_spec(A, C, D, s_theta, s_omega, [1.0, -0.5], [0.5, 1.0], s_cross)
+
+
+@pytest.fixture(scope="session")
+def quick_report(tmp_path_factory):
+    """``gandyn report --quick --json`` run once in a fresh process (shared by the report tests).
+
+    Returns ``(completed process, output folder)``.
+    """
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("report") / "quick"
+    runner = "import sys; from gandyn.cli import main; sys.exit(main())"
+    proc = subprocess.run([sys.executable, "-c", runner, "report", "--quick", "--out", str(out),
+                           "--json"], capture_output=True, text=True, timeout=900)
+    return proc, out

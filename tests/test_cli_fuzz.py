@@ -129,3 +129,92 @@ def test_random_phase_ranges_never_crash(capsys, sigma, lam):
     assert code in (0, 2), captured.err
     if code == 2:
         assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+
+
+TRAIN_KEYS = ["dataset", "loss", "optimizers", "seeds", "steps", "n_evals", "batch_size", "eta",
+              "fdr_epsilon", "fdr_min_samples", "weight_decay", "hidden", "depth", "latent_dim",
+              "n_data", "n_latent", "eval_samples", "data_seed", "bogus"]
+# A tiny valid study: a drawn value keeps every run to a fraction of a second (integers drawn are
+# at most 5), so a config that validates is trained, not just parsed.
+TRAIN_BASE = {"optimizers": '["sgd", "fdr"]', "seeds": "[0]", "steps": "4", "n_evals": "1",
+              "hidden": "4", "n_data": "16", "n_latent": "16", "eval_samples": "10",
+              "batch_size": "4"}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.sampled_from(TRAIN_KEYS), st.one_of(st.none(), values)),
+                        min_size=1, max_size=3))
+def test_random_train_configs_never_crash(tmp_path, capsys, changes):
+    table = dict(TRAIN_BASE)
+    for key, value in changes:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = _toml_value(value)
+    for key in ("n_data", "n_latent", "eval_samples", "hidden", "steps"):  # removed sizes would
+        # fall back to the (large) defaults: keep them small
+        table.setdefault(key, TRAIN_BASE[key])
+    p = tmp_path / "train.toml"
+    p.write_text("[train]\n" + "\n".join(f"{k} = {v}" for k, v in table.items()))
+    code = main(["train", str(p), "--json", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    else:
+        json.loads(captured.out)
+
+
+REPORT_TABLES = {
+    "report": ["sections", "seed", "quick", "title", "bogus"],
+    "weak_order": ["config", "paths", "seed", "bogus"],
+    "invariant": ["config", "bogus"],
+    "kernel": ["sigma", "lam", "eta_d", "eta_g", "p", "p_gen", "n_gen", "dim", "parts",
+               "conventions", "phase_grid", "convergence_steps", "bogus"],
+    "train": ["config", "bogus"],
+    "bogus": ["x"],
+}
+_SECTION_WORDS = st.sampled_from(["weak_order", "invariant", "kernel", "train", "spectrum",
+                                  "phase", "theorem", "paper-figure", "c.toml", ".", "", "x"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(st.tuples(st.sampled_from(sorted(REPORT_TABLES)), st.data()),
+                        max_size=4),
+       data=st.data())
+def test_random_report_configs_never_crash(tmp_path, capsys, entries, data):
+    """Random report configs: a one-line answer, never a traceback, and no study is started.
+
+    ``--out`` names an existing file, so a config that validates is answered with exit 2 for
+    ``--out`` (checked after the config) instead of running the report.
+    """
+    tables: dict[str, dict[str, str]] = {}
+    for table, d in entries:
+        key = d.draw(st.sampled_from(REPORT_TABLES[table]))
+        value = d.draw(st.one_of(values, st.lists(_SECTION_WORDS, max_size=3), _SECTION_WORDS))
+        tables.setdefault(table, {})[key] = _toml_value(value)
+    text = "\n".join(f"[{name}]\n" + "\n".join(f"{k} = {v}" for k, v in t.items())
+                     for name, t in tables.items())
+    (tmp_path / "c.toml").write_text("[game]\n")  # valid TOML a section config may point at
+    config = tmp_path / "report.toml"
+    config.write_text(text)
+    blocker = tmp_path / "out-is-a-file"
+    blocker.write_text("")
+    code = main(["report", str(config), "--json", "--no-progress", "--out", str(blocker)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "", captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=st.lists(st.sampled_from(["--quick", "--json", "--out", "--no-progress", "--no-resume",
+                                      "/nonexistent/c.toml", ".", "x", "-1", "--bogus", ""]),
+                     max_size=5))
+def test_random_report_arguments_never_crash(capsys, args):
+    # A trailing flag and a missing CONFIG keep a valid prefix from starting the (minutes-long)
+    # report; the flag makes a dangling --out fail rather than take the CONFIG as its folder.
+    code = main(["report", *args, "--no-progress", "/nonexistent/report.toml"])
+    captured = capsys.readouterr()
+    assert code == 2, (args, captured.err)
+    assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err

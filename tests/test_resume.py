@@ -58,3 +58,81 @@ def test_sigkill_and_resume_gives_the_same_numbers(tmp_path):
         assert ca["signed_error_final"] == cb["signed_error_final"]
         assert ca["error_max"] == cb["error_max"]
         assert ca["order_final_ci"] == cb["order_final_ci"]
+
+
+REPORT = """
+[report]
+sections = ["kernel", "weak_order"]
+
+[kernel]
+parts = ["spectrum", "convergence"]
+convergence_steps = 200
+
+[weak_order]
+config = "study.toml"
+"""
+
+
+def _report(cfg, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "gandyn.cli", "report", str(cfg), "--json",
+                             "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _numbers(report_json):
+    return [(s["name"], s["summary"], s["tables"]) for s in report_json["sections"]]
+
+
+def test_killed_report_resumes_finished_sections_and_pieces(tmp_path):
+    (tmp_path / "study.toml").write_text(CONFIG)
+    cfg = tmp_path / "report.toml"
+    cfg.write_text(REPORT)
+    reference = _report(cfg, tmp_path / "ref", "--no-progress")
+    _, err = reference.communicate(timeout=900)
+    assert reference.returncode == 0, err
+    # Kill once the kernel section is checkpointed and the weak-order study is part way.
+    out = tmp_path / "killed"
+    proc = _report(cfg, out, "--no-progress")
+    kernel_done = out / ".checkpoints" / "report" / "kernel.json"
+    pieces = out / "weak_order" / ".checkpoints" / "weak-order"
+    deadline = time.time() + 600
+    while time.time() < deadline and not (kernel_done.exists()
+                                          and len(list(pieces.glob("*.npz"))) >= 3):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert kernel_done.exists() and len(list(pieces.glob("*.npz"))) < 9
+    assert not (out / "report.html").exists() and not (out / "report.json").exists()
+    again = _report(cfg, out)  # the same command line (progress on, to see what it loaded)
+    printed, err = again.communicate(timeout=900)
+    assert again.returncode == 0, err
+    assert "kernel: finished in an earlier run" in err
+    status = {s["name"]: s["resumed"] for s in json.loads(printed)["sections"]}
+    assert status == {"kernel": True, "weak_order": False}
+    a = json.loads((tmp_path / "ref" / "report.json").read_text())
+    b = json.loads((out / "report.json").read_text())
+    assert b["sections"][1]["results"]["weak-order"]["resumed_pieces"] >= 3
+    assert _numbers(a) == _numbers(b)
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_report_resume_is_keyed_on_the_configuration(tmp_path):
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nsections = ["kernel"]\n[kernel]\nparts = ["spectrum"]\n')
+    out = tmp_path / "out"
+
+    def run(*extra):
+        proc = _report(cfg, out, "--no-progress", *extra)
+        printed, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        return json.loads(printed)["sections"][0]
+
+    first = run()
+    assert first["resumed"] is False
+    again = run()
+    assert again["resumed"] is True and again["summary"] == first["summary"]
+    assert run("--no-resume")["resumed"] is False
+    cfg.write_text('[report]\nsections = ["kernel"]\n[kernel]\nparts = ["spectrum"]\nsigma = 0.5\n')
+    changed = run()
+    assert changed["resumed"] is False and changed["summary"] != first["summary"]
