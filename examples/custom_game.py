@@ -6,7 +6,6 @@ Run: python examples/custom_game.py [--paths N]
 import argparse
 
 import jax
-import jax.numpy as jnp
 
 import gandyn
 from gandyn.analysis import Comparison, monte_carlo_weak_error

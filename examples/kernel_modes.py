@@ -21,7 +21,6 @@ import json
 import math
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from gandyn.kernel import KernelGDA, memory_for, nearest_target, simulate
