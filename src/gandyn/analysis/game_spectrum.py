@@ -102,7 +102,18 @@ def largest_stable_eta(game: Game, u_star, scheme: str, *, ratio: float = 1.0, e
     smallest step is unstable (a linearly unstable equilibrium); ``eta_max``
     when no unstable value is found.
     """
-    rho = lambda eta: spectral_radius(game, u_star, scheme, eta, eta_omega=ratio * eta, **kwargs)
+    if kwargs.get("method", "dense") == "dense":
+        # One compiled Jacobian for every η (η is traced, not baked in): the scan and the
+        # bisection then cost an eigenvalue call each instead of a fresh jacfwd trace.
+        map_kwargs = {k: v for k, v in kwargs.items() if k != "method"}
+        u = jnp.asarray(u_star)
+        jacobian = jax.jit(lambda eta: jax.jacfwd(
+            mean_update_map(game, scheme, eta, eta_omega=ratio * eta, **map_kwargs))(u))
+        rho = lambda eta: float(np.max(np.abs(np.linalg.eigvals(np.asarray(
+            jacobian(jnp.asarray(eta, u.dtype)))))))
+    else:
+        rho = lambda eta: spectral_radius(game, u_star, scheme, eta, eta_omega=ratio * eta,
+                                          **kwargs)
     etas = np.geomspace(eta_max * 1e-4, eta_max, grid)
     stable = [rho(e) < 1.0 for e in etas]
     if not stable[0]:
