@@ -16,6 +16,16 @@ scalars = st.one_of(st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
 
 
+def _assert_answered(code, captured, json_on_success=False):
+    """Exit 0, or exit 2 with exactly one line on stderr and no traceback."""
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1, captured.err
+        assert "Traceback" not in captured.err
+    elif json_on_success:
+        json.loads(captured.out)
+
+
 def _toml_value(v):
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -76,10 +86,7 @@ def test_random_configs_never_crash(tmp_path, capsys, text, command):
     code = main([command, str(p), "--json", "--no-progress"] if command == "weak-order"
                  else [command, str(p), "--json"])
     captured = capsys.readouterr()
-    assert code in (0, 2), captured.err
-    if code == 2:
-        assert len(captured.err.strip().splitlines()) == 1, captured.err
-        assert "Traceback" not in captured.err
+    _assert_answered(code, captured)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -113,11 +120,7 @@ def test_random_kernel_spectrum_arguments_never_crash(capsys, values, convention
         args += ["--n-gen", "2", "--dim", "2"]
     code = main(args)
     captured = capsys.readouterr()
-    assert code in (0, 2), captured.err
-    if code == 2:
-        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
-    else:
-        json.loads(captured.out)
+    _assert_answered(code, captured, json_on_success=True)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -126,9 +129,7 @@ def test_random_kernel_spectrum_arguments_never_crash(capsys, values, convention
 def test_random_phase_ranges_never_crash(capsys, sigma, lam):
     code = main(["kernel", "phase", "--json", "--sigma", sigma, "--lam", lam])
     captured = capsys.readouterr()
-    assert code in (0, 2), captured.err
-    if code == 2:
-        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    _assert_answered(code, captured)
 
 
 TRAIN_KEYS = ["dataset", "loss", "optimizers", "seeds", "steps", "n_evals", "batch_size", "eta",
@@ -158,11 +159,7 @@ def test_random_train_configs_never_crash(tmp_path, capsys, changes):
     p.write_text("[train]\n" + "\n".join(f"{k} = {v}" for k, v in table.items()))
     code = main(["train", str(p), "--json", "--no-progress"])
     captured = capsys.readouterr()
-    assert code in (0, 2), captured.err
-    if code == 2:
-        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
-    else:
-        json.loads(captured.out)
+    _assert_answered(code, captured, json_on_success=True)
 
 
 REPORT_TABLES = {
