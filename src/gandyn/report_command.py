@@ -308,8 +308,10 @@ def _load_finished(out: Path, name: str, key: str) -> Optional[dict]:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    entry = saved.get("entry") if isinstance(saved, dict) else None
-    if saved.get("key") != key or not isinstance(entry, dict):
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        return None
+    entry = saved.get("entry")
+    if not isinstance(entry, dict):
         return None
     needed = list(entry.get("files", [])) + [f["file"] for f in entry.get("figures", [])]
     if not all((out / f).is_file() for f in needed):
