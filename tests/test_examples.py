@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gandyn.cli import main
-from gandyn.config import load_toml
+from gandyn.studies.config import load_toml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -168,8 +168,8 @@ def test_invariant_bad_config(tmp_path, capsys, edit, needle):
 
 
 def test_generated_distribution_summary_pools_the_generator_over_stationary_thetas():
-    from gandyn.config import TanhWGANGame
-    from gandyn.invariant_command import _generated_summary, _marginals
+    from gandyn.studies.config import TanhWGANGame
+    from gandyn.studies.invariant import _generated_summary, _marginals
 
     cfg = TanhWGANGame(kind="tanh-wgan", n_latent=5, n_data=4)
     z = np.asarray(cfg.build().terms[1].data)[:, 0]

@@ -11,7 +11,7 @@ import pytest
 from gandyn.cli import main
 from gandyn.report.sections import INVARIANT_STUDY, train_study_config, weak_order_study_config
 from gandyn.report.toml_text import dumps_toml
-from gandyn.report_command import load_report_config
+from gandyn.report.config import load_report_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gandyn.cli import main
-from gandyn.train import DigitScorer, train_study
+from gandyn.studies.train import DigitScorer, TrainConfig, run as run_train
 from gandyn.datasets import digits
 
 SMALL = """
@@ -44,7 +44,7 @@ def test_constant_sgd_and_untriggered_fdr_agree_exactly():
                fdr_epsilon=1e-9, fdr_delta=0.5, fdr_test_interval=10, fdr_min_samples=20,
                weight_decay=0.0, gp_weight=10.0, latent_dim=2, hidden=8, depth=1, n_data=64,
                n_latent=64, data_seed=0, eval_samples=100)
-    r = train_study(cfg)
+    r = run_train(TrainConfig(train=cfg)).to_json()
     sgd, fdr = r["results"]
     assert fdr["n_drops"] == [0]
     assert sgd["final_per_seed"][0]["mmd"] == pytest.approx(fdr["final_per_seed"][0]["mmd"], rel=1e-5)

@@ -17,12 +17,29 @@ Quick tour::
 
 __version__ = "0.1.0"
 
-from . import analysis, games, sde
-from .games import Game, LossTerm, make_game
-from .runs import RunStatistics, run_many
-from .sde import SDE, make_sde, simulate_sde
-from .sga import SGAConfig, sga_step, simulate_sga
+import importlib
 
-__all__ = ["__version__", "games", "sde", "analysis", "Game", "LossTerm", "make_game",
-           "RunStatistics", "run_many", "SGAConfig", "sga_step", "simulate_sga", "SDE",
-           "make_sde", "simulate_sde"]
+# The public namespace, loaded on first use: ``import gandyn`` (and ``gandyn --help``) stays
+# light, and ``gandyn.kernel`` or ``gandyn.make_sde`` imports JAX only when it is reached.
+_SUBPACKAGES = ("analysis", "games", "sde", "kernel", "schedules", "studies", "datasets", "errors")
+_NAMES = {
+    "Game": "games", "LossTerm": "games", "make_game": "games",
+    "RunStatistics": "runs", "run_many": "runs",
+    "SDE": "sde", "make_sde": "sde", "simulate_sde": "sde",
+    "SGAConfig": "sga", "sga_step": "sga", "simulate_sga": "sga",
+    "InputError": "errors",
+}
+
+__all__ = ["__version__", *_SUBPACKAGES, *_NAMES]
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

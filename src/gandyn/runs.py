@@ -57,6 +57,18 @@ class RunStatistics:
     def standard_error(self) -> np.ndarray:
         return np.sqrt(self.variance / np.maximum(self.count, 1)[:, None])
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The statistics as named arrays (for a checkpoint); ``extra`` is not kept."""
+        return {"steps": self.steps, "mean": self.mean, "variance": self.variance,
+                "count": self.count, "n_runs": np.asarray(self.n_runs)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "RunStatistics":
+        """The inverse of :meth:`to_arrays`."""
+        return cls(np.asarray(arrays["steps"]), np.asarray(arrays["mean"]),
+                   np.asarray(arrays["variance"]), np.asarray(arrays["count"]),
+                   int(arrays["n_runs"]))
+
     def merge(self, other: "RunStatistics") -> "RunStatistics":
         """Combine two independent batches of runs (Chan et al.'s parallel update)."""
         if not np.array_equal(self.steps, other.steps):

@@ -22,7 +22,7 @@ paper's schemes. The state of one run is the joint vector ``u = (θ, ω)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, get_args
 
 import equinox as eqx
 import jax
@@ -30,9 +30,12 @@ import jax
 from .games.base import Game
 from .runs import RunStatistics, run_many
 
-__all__ = ["SGAConfig", "SGAStep", "sga_step", "make_sga_step", "simulate_sga", "SCHEMES"]
+__all__ = ["SGAConfig", "SGAStep", "sga_step", "make_sga_step", "simulate_sga", "Scheme",
+           "SCHEMES", "sub_steps", "apply_sub_steps"]
 
-SCHEMES = ("alt", "sml")
+#: The two schemes: alternating (ALT) and simultaneous (SML).
+Scheme = Literal["alt", "sml"]
+SCHEMES: tuple[str, ...] = get_args(Scheme)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class SGAConfig:
     ``eta_omega`` defaults to ``eta_theta`` (the paper's single η).
     """
 
-    scheme: Literal["alt", "sml"]
+    scheme: Scheme
     eta_theta: float
     batch_size: int
     eta_omega: Optional[float] = None
@@ -63,21 +66,59 @@ class SGAConfig:
             raise ValueError(f"n_disc must be a positive integer, got {self.n_disc!r}")
 
 
+def sub_steps(scheme: str, n_disc: int = 1) -> tuple[str, ...]:
+    """The sub-updates of one step of ``scheme``, in order: ``"omega"``, ``"theta"`` or ``"both"``.
+
+    ALT: ``n_disc`` discriminator updates, then the generator's (at the new ω);
+    SML: ``n_disc − 1`` discriminator updates, then both players from one
+    evaluation. Every implementation of a scheme (the stochastic step here,
+    the mean map of :mod:`gandyn.analysis.game_spectrum`, the exact moments of
+    :mod:`gandyn.analysis.lq_exact`) follows this sequence.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if not (isinstance(n_disc, int) and n_disc >= 1):
+        raise ValueError(f"n_disc must be a positive integer, got {n_disc!r}")
+    if scheme == "alt":
+        return ("omega",) * n_disc + ("theta",)
+    return ("omega",) * (n_disc - 1) + ("both",)
+
+
+def apply_sub_steps(theta, omega, gradients, scheme: str, eta_theta, eta_omega, n_disc: int = 1):
+    """``(θ, ω)`` after one step of ``scheme`` with ``gradients(i, θ, ω) -> (g_θ, g_ω)``.
+
+    ``i`` is the index of the sub-update (for its minibatch); each player
+    descends/ascends its own gradient: ``θ ← θ − η_θ g_θ``, ``ω ← ω + η_ω g_ω``.
+    """
+    for i, who in enumerate(sub_steps(scheme, n_disc)):
+        g_theta, g_omega = gradients(i, theta, omega)
+        if who in ("theta", "both"):
+            new_theta = theta - eta_theta * g_theta
+        else:
+            new_theta = theta
+        if who in ("omega", "both"):
+            omega = omega + eta_omega * g_omega
+        theta = new_theta
+    return theta, omega
+
+
 def sga_step(game: Game, config: SGAConfig, key: jax.Array, u: jax.Array) -> jax.Array:
-    """One SGA step of ``config.scheme`` from the joint state ``u = (θ, ω)``."""
+    """One SGA step of ``config.scheme`` from the joint state ``u = (θ, ω)``.
+
+    Every sub-update draws its own minibatch; the last one (the generator's
+    in ALT, the joint one in SML) uses the last of ``n_disc + 1`` keys.
+    """
     theta, omega = game.split(u)
     B = config.batch_size
     keys = jax.random.split(key, config.n_disc + 1)
-    n_plain = config.n_disc if config.scheme == "alt" else config.n_disc - 1
-    for i in range(n_plain):
-        _, g_omega = game.batch_gradients(theta, omega, game.sample_indices(keys[i], B))
-        omega = omega + config.eta_omega * g_omega
-    if config.scheme == "alt":
-        g_theta, _ = game.batch_gradients(theta, omega, game.sample_indices(keys[-1], B))
-        theta = theta - config.eta_theta * g_theta
-    else:
-        g_theta, g_omega = game.batch_gradients(theta, omega, game.sample_indices(keys[-1], B))
-        theta, omega = theta - config.eta_theta * g_theta, omega + config.eta_omega * g_omega
+    last = len(sub_steps(config.scheme, config.n_disc)) - 1
+
+    def gradients(i, theta, omega):
+        k = keys[-1] if i == last else keys[i]
+        return game.batch_gradients(theta, omega, game.sample_indices(k, B))
+
+    theta, omega = apply_sub_steps(theta, omega, gradients, config.scheme, config.eta_theta,
+                                   config.eta_omega, config.n_disc)
     return game.join(theta, omega)
 
 

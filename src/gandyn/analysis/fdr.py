@@ -52,20 +52,43 @@ stationary Gaussian of a linear-quadratic game. Zero-sum games only.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 
 from ..games.base import Game
 from ..sde.coefficients import SDE_NAMES, b0, make_sde
+from ..sga import SCHEMES
 
-__all__ = ["FDR_FIELDS", "MODELS", "fdr_integrands"]
+__all__ = ["FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS", "FDR_GAPS", "MODELS", "StationaryModel",
+           "fdr_integrands", "with_gaps"]
+
+#: The two relations and the four sides each is reported with.
+FDR_RELATIONS = ("fdr1", "fdr2")
+FDR_TERMS = ("lhs", "rhs", "rhs_discrete", "rhs_model")
 
 #: The per-state quantities returned by :func:`fdr_integrands`, in order.
-FDR_FIELDS = ("fdr1_lhs", "fdr1_rhs", "fdr1_rhs_discrete", "fdr1_rhs_model",
-              "fdr2_lhs", "fdr2_rhs", "fdr2_rhs_discrete", "fdr2_rhs_model")
+FDR_FIELDS = tuple(f"{r}_{t}" for r in FDR_RELATIONS for t in FDR_TERMS)
 
-#: Stationary dynamics an FDR can be evaluated for.
-MODELS = ("alt", "sml") + SDE_NAMES
+#: The paired differences ``lhs − rhs…`` appended by :func:`with_gaps`, in order.
+FDR_GAPS = tuple(f"{r}_gap_{t}" for r in FDR_RELATIONS for t in FDR_TERMS[1:])
+
+#: Stationary dynamics an FDR can be evaluated for: a scheme or one of its SDEs.
+MODELS: tuple[str, ...] = SCHEMES + SDE_NAMES
+StationaryModel = Literal[MODELS]  # type: ignore[valid-type]
+
+
+def with_gaps(values: jax.Array) -> jax.Array:
+    """``values`` (ordered as :data:`FDR_FIELDS`) followed by the gaps of :data:`FDR_GAPS`.
+
+    The paired differences have much tighter Monte Carlo intervals than the
+    difference of two separately estimated means.
+    """
+    index = {name: i for i, name in enumerate(FDR_FIELDS)}
+    gaps = [values[index[f"{r}_lhs"]] - values[index[f"{r}_{t}"]]
+            for r in FDR_RELATIONS for t in FDR_TERMS[1:]]
+    return jnp.concatenate([values, jnp.stack(gaps)])
 
 
 def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model: str,

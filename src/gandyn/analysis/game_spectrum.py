@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..games.base import Game
+from ..sga import apply_sub_steps, sub_steps
 
 __all__ = ["mean_update_map", "update_jacobian", "update_spectrum", "spectral_radius",
            "largest_stable_eta", "plot_spectrum"]
@@ -38,20 +39,14 @@ __all__ = ["mean_update_map", "update_jacobian", "update_spectrum", "spectral_ra
 def mean_update_map(game: Game, scheme: str, eta_theta: float, eta_omega: Optional[float] = None,
                     n_disc: int = 1):
     """``u ↦ F(u)``: one full-batch SGA step of ``scheme`` (see module docstring)."""
-    if scheme not in ("alt", "sml"):
-        raise ValueError(f"scheme must be 'alt' or 'sml', got {scheme!r}")
-    if n_disc < 1:
-        raise ValueError("n_disc must be at least 1")
+    sub_steps(scheme, n_disc)  # checks the scheme and n_disc
     eta_omega = eta_theta if eta_omega is None else eta_omega
 
     def F(u):
         theta, omega = game.split(u)
-        for _ in range(n_disc if scheme == "alt" else n_disc - 1):
-            omega = omega + eta_omega * game.gradients(theta, omega)[1]
-        g_theta, g_omega = game.gradients(theta, omega)
-        if scheme == "alt":
-            return game.join(theta - eta_theta * g_theta, omega)
-        return game.join(theta - eta_theta * g_theta, omega + eta_omega * g_omega)
+        theta, omega = apply_sub_steps(theta, omega, lambda i, th, om: game.gradients(th, om),
+                                       scheme, eta_theta, eta_omega, n_disc)
+        return game.join(theta, omega)
 
     return F
 

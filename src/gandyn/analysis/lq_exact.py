@@ -34,22 +34,37 @@ import numpy as np
 from scipy.linalg import expm
 
 from ..games.linear_quadratic import LinearQuadraticSpec
+from ..sga import sub_steps
 
 __all__ = ["sga_moments", "sde_moments", "sde_drift_matrix", "sde_noise_covariance",
-           "van_loan_integral"]
+           "van_loan_integral", "propagate_moments"]
 
 
 def _sub_updates(spec: LinearQuadraticSpec, scheme: str, eta_theta: float, eta_omega: float,
                  n_disc: int):
+    """The rate matrices ``P`` of the sub-updates of one step (:func:`gandyn.sga.sub_steps`)."""
     dt, do = spec.d_theta, spec.d_omega
-    P_theta = np.diag(np.r_[np.full(dt, eta_theta), np.zeros(do)])
-    P_omega = np.diag(np.r_[np.zeros(dt), np.full(do, eta_omega)])
-    disc, gen, both = (P_omega,), (P_theta,), (P_theta + P_omega,)
-    if scheme == "alt":
-        return [disc[0]] * n_disc + [gen[0]]
-    if scheme == "sml":
-        return [disc[0]] * (n_disc - 1) + [both[0]]
-    raise ValueError(f"scheme must be 'alt' or 'sml', got {scheme!r}")
+    rates = {"theta": np.r_[np.full(dt, eta_theta), np.zeros(do)],
+             "omega": np.r_[np.zeros(dt), np.full(do, eta_omega)]}
+    rates["both"] = rates["theta"] + rates["omega"]
+    return [np.diag(rates[who]) for who in sub_steps(scheme, n_disc)]
+
+
+def propagate_moments(m, S, updates, n_steps: int):
+    """``E u`` and ``E u uᵀ`` at ``t = 0 … n_steps`` under affine steps with additive noise.
+
+    Each step applies every ``(M, Q)`` of ``updates`` in turn:
+    ``m ← M m``, ``S ← M S Mᵀ + Q``. Returns arrays of shapes
+    ``(n_steps + 1, dim)`` and ``(n_steps + 1, dim, dim)``.
+    """
+    means, seconds = [m], [S]
+    for _ in range(n_steps):
+        for M, Q in updates:
+            m = M @ m
+            S = M @ S @ M.T + Q
+        means.append(m)
+        seconds.append(S)
+    return np.array(means), np.array(seconds)
 
 
 def sga_moments(spec: LinearQuadraticSpec, scheme: str, eta_theta: float, n_steps: int,
@@ -63,16 +78,7 @@ def sga_moments(spec: LinearQuadraticSpec, scheme: str, eta_theta: float, n_step
     dim = K.shape[0]
     updates = [(np.eye(dim) + P @ K, P @ Sigma @ P.T / batch_size)
                for P in _sub_updates(spec, scheme, eta_theta, eta_omega, n_disc)]
-    m = spec.u0.copy()
-    S = np.outer(m, m)
-    means, seconds = [m], [S]
-    for _ in range(n_steps):
-        for M, Q in updates:
-            m = M @ m
-            S = M @ S @ M.T + Q
-        means.append(m)
-        seconds.append(S)
-    return np.array(means), np.array(seconds)
+    return propagate_moments(spec.u0.copy(), np.outer(spec.u0, spec.u0), updates, n_steps)
 
 
 def sde_drift_matrix(spec: LinearQuadraticSpec, sde: str, eta: float) -> np.ndarray:
@@ -123,12 +129,4 @@ def sde_moments(spec: LinearQuadraticSpec, sde: str, covariance: str, eta: float
     F = sde_drift_matrix(spec, sde, eta)
     Gamma = sde_noise_covariance(spec, covariance, eta, batch_size)
     phi, Q = van_loan_integral(F, Gamma, eta)
-    m = spec.u0.copy()
-    S = np.outer(m, m)
-    means, seconds = [m], [S]
-    for _ in range(n_steps):
-        m = phi @ m
-        S = phi @ S @ phi.T + Q
-        means.append(m)
-        seconds.append(S)
-    return np.array(means), np.array(seconds)
+    return propagate_moments(spec.u0.copy(), np.outer(spec.u0, spec.u0), [(phi, Q)], n_steps)

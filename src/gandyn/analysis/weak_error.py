@@ -39,16 +39,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..games.base import Game
-from ..report.io import jsonable
+from ..io import jsonable
 from ..games.linear_quadratic import LinearQuadraticSpec
-from ..sde.coefficients import SDE_TARGET, default_covariance, make_sde
+from ..sde.coefficients import COVARIANCES, SDE_TARGET, default_covariance, make_sde
 from ..sde.integrate import simulate_sde
-from ..sga import SGAConfig, simulate_sga
+from ..runs import RunStatistics
+from ..sga import SCHEMES, SGAConfig, simulate_sga
 from .lq_exact import sde_moments, sga_moments
 from .test_functions import QuadraticTestFunction
 
 __all__ = ["Comparison", "ComparisonResult", "fit_order", "bootstrap_order",
-           "exact_weak_error", "monte_carlo_weak_error", "default_substeps"]
+           "exact_weak_error", "monte_carlo_weak_error", "monte_carlo_pieces",
+           "monte_carlo_results", "run_piece", "StatisticsPiece", "default_substeps"]
 
 Z95 = 1.959963984540054
 
@@ -62,13 +64,13 @@ class Comparison:
     covariance: Optional[str] = None
 
     def resolved(self) -> "Comparison":
-        if self.scheme not in ("alt", "sml"):
-            raise ValueError(f"scheme must be 'alt' or 'sml', got {self.scheme!r}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
         if self.sde not in SDE_TARGET:
             raise ValueError(f"sde must be one of {tuple(SDE_TARGET)}, got {self.sde!r}")
         cov = self.covariance or default_covariance(self.sde)
-        if cov not in ("blockdiag", "joint"):
-            raise ValueError(f"covariance must be 'blockdiag' or 'joint', got {cov!r}")
+        if cov not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {cov!r}")
         return Comparison(self.scheme, self.sde, cov)
 
     @property
@@ -186,7 +188,31 @@ def default_substeps(eta: float) -> int:
     return max(4, math.ceil(1.0 / eta))
 
 
-def monte_carlo_weak_error(
+@dataclass(frozen=True)
+class StatisticsPiece:
+    """One independent batch of Monte Carlo runs of a weak-error study.
+
+    ``id`` names the piece for good (checkpoints, executors); its random key
+    derives from the study's seed and the piece's place in the study (scheme,
+    comparison and η index), never from when it runs. ``compute(progress)``
+    returns its :class:`~gandyn.runs.RunStatistics`; ``progress(done)`` is
+    called with the number of runs finished.
+    """
+
+    id: str
+    label: str
+    compute: Callable[[Optional[Callable[[int], None]]], RunStatistics]
+
+
+def sga_piece_id(scheme: str, eta_index: int) -> str:
+    return f"sga-{scheme}-eta{eta_index}"
+
+
+def sde_piece_id(comparison_index: int, comp: "Comparison", eta_index: int) -> str:
+    return f"sde-{comparison_index}-{comp.sde}-{comp.covariance}-eta{eta_index}"
+
+
+def monte_carlo_pieces(
     game: Game,
     comparisons: Sequence[Comparison],
     etas: Sequence[float],
@@ -196,58 +222,62 @@ def monte_carlo_weak_error(
     *,
     paths: int,
     seed: int = 0,
-    test_function_name: str = "custom",
     substeps: Optional[Callable[[float], int]] = None,
     richardson: bool = True,
     integrator: str = "heun",
     chunk_size: int = 8192,
     bound: float = 1e6,
-    progress: Optional[Callable[[str, int, int], None]] = None,
-    checkpoint=None,
-) -> list[ComparisonResult]:
-    """Monte Carlo weak errors on any game (see the module docstring).
+) -> list[StatisticsPiece]:
+    """The independent batches of runs of a Monte Carlo weak-error study, in a fixed order.
 
-    ``paths`` runs of each scheme and paths of each SDE per ``η``. SGA runs
-    are shared between comparisons of the same scheme. ``progress(label,
-    done, total)`` is called as chunks of runs finish. With a
-    :class:`gandyn.checkpoint.CheckpointStore`, every finished batch of runs is
-    saved, and saved ones are reused (same numbers: every piece has its own key).
+    One SGA piece per (scheme, η), shared by the comparisons of that scheme,
+    and one SDE piece per (comparison, η).
     """
-
-    def piece(name, compute):
-        return compute() if checkpoint is None else checkpoint.statistics(name, compute)
-
     if paths < 2:
         raise ValueError("paths must be at least 2")
     substeps = substeps or default_substeps
     key = jax.random.key(seed)
     f = _AtLeast1d(test_fn)
-
-    def report(label):
-        return None if progress is None else (lambda done: progress(label, done, paths))
-
     run_options = dict(chunk_size=chunk_size, bound=bound)
-    sga_cache: dict = {}
+    pieces: dict[str, StatisticsPiece] = {}
+    for ci, comp in enumerate(c.resolved() for c in comparisons):
+        for ei, eta in enumerate(etas):
+            n = _n_steps(horizon, eta)
+            sga_id = sga_piece_id(comp.scheme, ei)
+            if sga_id not in pieces:
+                cfg = SGAConfig(comp.scheme, eta_theta=float(eta), batch_size=batch_size)
+                scheme_key = jax.random.fold_in(key, 2 * ei + (comp.scheme == "sml"))
+                pieces[sga_id] = StatisticsPiece(
+                    sga_id, f"{comp.scheme.upper()} eta={eta:g}",
+                    lambda progress, cfg=cfg, n=n, k=scheme_key: simulate_sga(
+                        game, cfg, n, paths, k, f, progress=progress, **run_options))
+            sde = make_sde(game, comp.sde, float(eta), batch_size, comp.covariance)
+            sde_key = jax.random.fold_in(jax.random.fold_in(key, 10**6 + ci), ei)
+            sde_id = sde_piece_id(ci, comp, ei)
+            pieces[sde_id] = StatisticsPiece(
+                sde_id, f"{comp.sde} eta={eta:g}",
+                lambda progress, sde=sde, n=n, k=sde_key, m=substeps(eta): _sde_statistics(
+                    sde, n, paths, k, f, m, richardson, integrator, progress=progress,
+                    **run_options))
+    return list(pieces.values())
+
+
+def monte_carlo_results(
+    statistics: dict[str, RunStatistics],
+    comparisons: Sequence[Comparison],
+    etas: Sequence[float],
+    *,
+    seed: int = 0,
+    test_function_name: str = "custom",
+    richardson: bool = True,
+) -> list[ComparisonResult]:
+    """Weak errors, intervals and orders from the statistics of every piece (by piece id)."""
     results = []
     for ci, comp in enumerate(c.resolved() for c in comparisons):
         finals, maxes, signed, ses, integ, curves, diverged = [], [], [], [], [], [], {}
         for ei, eta in enumerate(etas):
-            n = _n_steps(horizon, eta)
-            if (comp.scheme, eta) not in sga_cache:
-                cfg = SGAConfig(comp.scheme, eta_theta=float(eta), batch_size=batch_size)
-                scheme_key = jax.random.fold_in(key, 2 * ei + (comp.scheme == "sml"))
-                sga_cache[(comp.scheme, eta)] = piece(
-                    f"sga-{comp.scheme}-eta{ei}",
-                    lambda: simulate_sga(game, cfg, n, paths, scheme_key, f,
-                                         progress=report(f"{comp.scheme.upper()} eta={eta:g}"),
-                                         **run_options))
-            disc = sga_cache[(comp.scheme, eta)]
-            sde = make_sde(game, comp.sde, float(eta), batch_size, comp.covariance)
-            sde_key = jax.random.fold_in(jax.random.fold_in(key, 10**6 + ci), ei)
-            cont = piece(f"sde-{ci}-{comp.sde}-{comp.covariance}-eta{ei}",
-                         lambda: _sde_statistics(sde, n, paths, sde_key, f, substeps(eta), richardson,
-                                                 integrator, progress=report(f"{comp.sde} eta={eta:g}"),
-                                                 **run_options))
+            disc = statistics[sga_piece_id(comp.scheme, ei)]
+            cont = statistics[sde_piece_id(ci, comp, ei)]
             e = disc.mean[:, 0] - cont.mean[:, 0]
             se = np.sqrt(disc.standard_error[:, 0] ** 2 + cont.standard_error[:, 0] ** 2)
             finals.append(abs(e[-1]))
@@ -282,6 +312,52 @@ def monte_carlo_weak_error(
             integrator_error=integ if richardson else None, n_diverged=diverged,
             errors_over_time=curves, notes=notes))
     return results
+
+
+def monte_carlo_weak_error(
+    game: Game,
+    comparisons: Sequence[Comparison],
+    etas: Sequence[float],
+    horizon: float,
+    batch_size: int,
+    test_fn: Callable,
+    *,
+    paths: int,
+    seed: int = 0,
+    test_function_name: str = "custom",
+    substeps: Optional[Callable[[float], int]] = None,
+    richardson: bool = True,
+    integrator: str = "heun",
+    chunk_size: int = 8192,
+    bound: float = 1e6,
+    progress: Optional[Callable[[str, int, int], None]] = None,
+    checkpoint=None,
+) -> list[ComparisonResult]:
+    """Monte Carlo weak errors on any game (see the module docstring).
+
+    ``paths`` runs of each scheme and paths of each SDE per ``η``. SGA runs
+    are shared between comparisons of the same scheme. ``progress(label,
+    done, total)`` is called as chunks of runs finish. With a
+    :class:`gandyn.checkpoint.CheckpointStore`, every finished batch of runs is
+    saved, and saved ones are reused (same numbers: every piece has its own key).
+    The pieces run in this process, in order; :mod:`gandyn.studies.weak_order`
+    runs the same pieces through an executor.
+    """
+    pieces = monte_carlo_pieces(game, comparisons, etas, horizon, batch_size, test_fn,
+                                paths=paths, seed=seed, substeps=substeps, richardson=richardson,
+                                integrator=integrator, chunk_size=chunk_size, bound=bound)
+    statistics = {p.id: run_piece(p, paths, progress, checkpoint) for p in pieces}
+    return monte_carlo_results(statistics, comparisons, etas, seed=seed,
+                               test_function_name=test_function_name, richardson=richardson)
+
+
+def run_piece(piece: StatisticsPiece, paths: int, progress=None, checkpoint=None) -> RunStatistics:
+    """The statistics of ``piece``: loaded from ``checkpoint`` if saved there, else computed."""
+    report = None if progress is None else (lambda done: progress(piece.label, done, paths))
+    if checkpoint is None:
+        return piece.compute(report)
+    return RunStatistics.from_arrays(checkpoint.arrays(
+        piece.id, lambda: piece.compute(report).to_arrays()))
 
 
 class _EstimateAndCorrection(eqx.Module):

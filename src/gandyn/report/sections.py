@@ -1,29 +1,30 @@
-"""The sections of ``gandyn report``: which subcommands they run and what they show.
+"""The sections of ``gandyn report``: which studies they run and what they show.
 
-Each section runs one or more ``gandyn`` subcommands in this process, exactly
-as a user would type them (with ``--out`` into the section's folder and
-``--json``), and turns their JSON objects into key numbers, tables, figure
-captions and warnings. No analysis is done here: the numbers are the
-subcommands' own; the only addition is a bar chart of the invariant
-section's FDR terms, which ``gandyn invariant`` reports as numbers only.
+Each section calls :mod:`gandyn.studies` in this process with a typed
+configuration, writes the study's outputs into the section's folder, and
+turns the result into key numbers, tables, figure captions and warnings. No
+analysis is done here: the numbers are the studies' own. Each section also
+shows the equivalent command line, which prints the same result.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..analysis.fdr import FDR_RELATIONS, FDR_TERMS
+from ..studies import invariant as invariant_study
+from ..studies import kernel as kernel_study
+from ..studies import train as train_study
+from ..studies import weak_order as weak_order_study
+from ..studies.config import load_toml, parse_config, tomllib
 from .toml_text import dumps_toml
 
 __all__ = ["SECTIONS", "SectionContext", "SectionOutput", "SectionSpec", "INVARIANT_STUDY",
-           "invariant_study_config", "train_study_config", "weak_order_study_config",
-           "run_subcommand", "plot_fdr_terms"]
+           "invariant_study_config", "train_study_config", "weak_order_study_config"]
 
 #: The built-in stationary study: simultaneous SGA on a generic, regularised
 #: linear-quadratic game (the same game as ``examples/invariant_lq.toml``).
@@ -52,9 +53,7 @@ KERNEL_CONVERGENCE_STEPS = {False: 1000, True: 300}
 
 def weak_order_study_config(seed: int, quick: bool, paths: Optional[int] = None) -> dict:
     """The built-in ``gandyn weak-order`` study with the report's seed (fewer paths if quick)."""
-    from ..weak_order_command import DEFAULT_STUDY
-
-    raw = copy.deepcopy(DEFAULT_STUDY)
+    raw = copy.deepcopy(weak_order_study.DEFAULT_STUDY)
     raw["study"]["seed"] = seed
     if paths is not None:
         raw["study"]["paths"] = paths
@@ -126,22 +125,7 @@ class SectionSpec:
     run: Callable[[SectionContext], SectionOutput]
 
 
-# --------------------------------------------------------------------------- running subcommands
-
-
-def run_subcommand(argv: list[str]) -> dict:
-    """Run ``gandyn ARGV`` in this process and return the JSON object it prints.
-
-    ``argv`` must contain ``--json``. Errors are raised, not turned into exit
-    statuses, so the report can record them against the section.
-    """
-    from ..cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        args.func(args)
-    return json.loads(buffer.getvalue())
+# --------------------------------------------------------------------------- helpers
 
 
 def _command(argv: list[str]) -> str:
@@ -152,9 +136,15 @@ def _with_output(argv: list[str], out_dir: Path) -> list[str]:
     return [*argv, "--out", str(out_dir), "--json"]
 
 
+def _progress(ctx: SectionContext):
+    from ..progress import progress_reporter
+
+    return progress_reporter(enabled=ctx.progress)
+
+
 def _write_config(out_dir: Path, raw: dict) -> tuple[Path, str]:
     """Write a built-in configuration as ``config.toml`` in the section folder."""
-    from .io import atomic_write_text
+    from ..io import atomic_write_text
 
     text = dumps_toml(raw)
     return atomic_write_text(out_dir / "config.toml", text), text
@@ -194,7 +184,16 @@ def _run_weak_order(ctx: SectionContext) -> SectionOutput:
     if not ctx.resume:
         argv.append("--no-resume")
     argv = _with_output(argv, ctx.out_dir)
-    result = run_subcommand(argv)
+    raw = load_toml(path)
+    for key in ("paths", "seed"):
+        if s.config is not None and getattr(s, key) is not None:
+            raw.setdefault("study", {})[key] = getattr(s, key)
+    config = parse_config(weak_order_study.WeakOrderConfig, raw)
+    checkpoint = weak_order_study.checkpoint_store(ctx.out_dir, config, resume=ctx.resume)
+    with _progress(ctx) as progress:
+        study = weak_order_study.run(config, progress=progress, checkpoint=checkpoint)
+    weak_order_study.write_outputs(study, ctx.out_dir)
+    result = study.to_json()
     comparisons = result["comparisons"]
     orders = {_comparison_label(c): {
         "expected_order": c["expected_order"], "order_final": c["order_final"],
@@ -257,18 +256,19 @@ def _errors_table(comparisons: list) -> dict:
 
 # --------------------------------------------------------------------------- invariant
 
-FDR_TERMS = ("lhs", "rhs", "rhs_discrete", "rhs_model")
 
 
 def _run_invariant(ctx: SectionContext) -> SectionOutput:
     path, text = _config_file(ctx, lambda: invariant_study_config(ctx.seed))
     argv = _with_output(["invariant", str(path)], ctx.out_dir)
-    result = run_subcommand(argv)
+    study = invariant_study.run(parse_config(invariant_study.InvariantConfig, load_toml(path)))
+    invariant_study.write_outputs(study, ctx.out_dir)
+    result = study.to_json()
     figures, warnings = [], []
     if result.get("fdr1"):
-        from .io import save_figure
+        from ..io import save_figure
 
-        save_figure(plot_fdr_terms(result), ctx.out_dir, "fdr")
+        save_figure(invariant_study.plot_fdr_terms(result), ctx.out_dir, "fdr")
         figures.append({"file": _relative(ctx.out_dir, "fdr.png"),
                         "caption": "Both fluctuation–dissipation relations: the left side and "
                                    "the three right sides (the paper's continuous form, the "
@@ -296,8 +296,6 @@ def _run_invariant(ctx: SectionContext) -> SectionOutput:
 
 
 def _stationary_seed(config_text: str) -> int:
-    import tomllib
-
     return int(tomllib.loads(config_text).get("stationary", {}).get("seed", 0))
 
 
@@ -312,7 +310,7 @@ def _invariant_summary(r: dict) -> dict:
     summary = {"scheme": r["scheme"], "eta": r["eta"], "method": r["method"],
                "stationary": r["stationary"], "rate": r.get("rate"),
                "conditions": {k: v["verdict"] for k, v in r["conditions"].items()}}
-    for name in ("fdr1", "fdr2"):
+    for name in FDR_RELATIONS:
         f = r.get(name)
         if f:
             summary[name] = {"lhs": f["lhs"], "residual_rhs": f["gap_rhs"],
@@ -325,10 +323,10 @@ def _fdr_table(r: dict) -> Optional[dict]:
     if not r.get("fdr1"):
         return None
     rows = []
-    for name in ("fdr1", "fdr2"):
+    for name in FDR_RELATIONS:
         f = r[name]
-        rows.append([name.upper(), f["lhs"], f["rhs"], f["rhs_discrete"], f["rhs_model"],
-                     f["gap_rhs"], f["gap_rhs_discrete"], f["gap_rhs_model"]])
+        rows.append([name.upper(), *(f[t] for t in FDR_TERMS),
+                     *(f[f"gap_{t}"] for t in FDR_TERMS[1:])])
     return {"title": "Fluctuation–dissipation relations (residual = lhs − rhs)",
             "header": ["relation", "lhs", "rhs (paper)", "rhs (discrete)", "rhs (model)",
                        "residual (paper)", "residual (discrete)", "residual (model)"],
@@ -340,27 +338,6 @@ def _conditions_table(r: dict) -> dict:
             for k, v in r["conditions"].items()]
     rows.append(["rate of convergence (per unit time)", r.get("rate"), ""])
     return {"title": "Long-run behaviour", "header": ["quantity", "value", "detail"], "rows": rows}
-
-
-def plot_fdr_terms(r: dict):
-    """Grouped bars: each FDR's left side against its three right sides."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    labels = ["lhs", "rhs (paper)", "rhs (discrete)", "rhs (model)"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
-    for ax, name in zip(axes, ("fdr1", "fdr2")):
-        values = [r[name][k] for k in FDR_TERMS]
-        ax.bar(np.arange(4), values, color=["C0", "C1", "C2", "C3"])
-        ax.set_xticks(np.arange(4), labels, fontsize=8)
-        ax.set_title(name.upper())
-        ax.axhline(values[0], color="C0", lw=0.8, ls="--")
-    fig.suptitle(f"{r['game']}, {r['scheme']} (η = {r['eta']}, B = {r['batch_size']}, "
-                 f"{r['method']})")
-    return fig
 
 
 # --------------------------------------------------------------------------- kernel
@@ -401,17 +378,28 @@ def _kernel_headline(summary: dict) -> str:
     return "; ".join(parts)
 
 
-def _kernel_run(ctx: SectionContext, out: SectionOutput, part: str, argv: list[str]) -> tuple[dict, Path]:
-    folder = ctx.out_dir / part
-    argv = _with_output(argv, folder)
-    out.commands.append(_command(argv))
-    result = run_subcommand(argv)
-    out.results[part] = result
-    return result, folder
+def _kernel_run(ctx: SectionContext, out: SectionOutput, part: str, argv: list[str], study,
+                write, config) -> tuple[dict, Path]:
+    """Run one kernel study into ``<section>/<part>``; ``argv`` is its equivalent command."""
+    from ..io import prepare_out_dir
+
+    folder = prepare_out_dir(ctx.out_dir / part)
+    out.commands.append(_command(_with_output(argv, folder)))
+    result = study(config)
+    write(result, folder)
+    out.results[part] = result.to_json()
+    return out.results[part], folder
+
+
+def _kernel_game(s) -> dict:
+    return {k: getattr(s, k) for k in ("sigma", "lam", "eta_d", "eta_g", "p", "p_gen", "n_gen",
+                                       "dim")}
 
 
 def _kernel_spectrum(ctx: SectionContext, out: SectionOutput) -> None:
-    r, _ = _kernel_run(ctx, out, "spectrum", ["kernel", "spectrum", *_kernel_game_argv(ctx.settings)])
+    r, _ = _kernel_run(ctx, out, "spectrum", ["kernel", "spectrum", *_kernel_game_argv(ctx.settings)],
+                       kernel_study.spectrum, kernel_study.write_spectrum,
+                       kernel_study.SpectrumConfig(**_kernel_game(ctx.settings)))
     out.summary["spectrum"] = {k: r[k] for k in ("rho_joint", "rho_generator", "stable",
                                                   "eta_d_max", "eta_d_max_corollary1")}
     out.figures.append({"file": _relative(ctx.out_dir, "spectrum/spectrum.png"),
@@ -435,8 +423,13 @@ def _kernel_phase(ctx: SectionContext, out: SectionOutput, convention: str) -> N
     s = ctx.settings
     n = s.phase_grid if s.phase_grid is not None else KERNEL_PHASE_GRID[ctx.quick]
     part = f"phase-{convention}"
+    config = kernel_study.PhaseConfig(
+        convention=convention, sigma_grid=kernel_study.GridRange(lo=0.05, hi=2.0, count=n),
+        lam_grid=kernel_study.GridRange(lo=0.01, hi=1.0, count=n))
     r, _ = _kernel_run(ctx, out, part, ["kernel", "phase", "--convention", convention,
-                                        "--sigma", f"0.05:2:{n}", "--lam", f"0.01:1:{n}"])
+                                        "--sigma", config.sigma_grid.text(),
+                                        "--lam", config.lam_grid.text()],
+                       kernel_study.phase, kernel_study.write_phase, config)
     out.summary.setdefault("phase", {})[convention] = {
         k: r[k] for k in ("min", "argmin", "unstable_fraction", "median")}
     what = ("as Theorem 1 says" if convention == "theorem"
@@ -459,7 +452,9 @@ def _kernel_convergence(ctx: SectionContext, out: SectionOutput) -> None:
     s = ctx.settings
     steps = (s.convergence_steps if s.convergence_steps is not None
              else KERNEL_CONVERGENCE_STEPS[ctx.quick])
-    r, _ = _kernel_run(ctx, out, "convergence", ["kernel", "convergence", "--steps", str(steps)])
+    r, _ = _kernel_run(ctx, out, "convergence", ["kernel", "convergence", "--steps", str(steps)],
+                       kernel_study.convergence, kernel_study.write_convergence,
+                       kernel_study.ConvergenceConfig(steps=steps))
     runs = r["runs"]
     diverged = [x for x in runs if x["diverged"]]
     out.summary["convergence"] = {"steps": steps, "runs": len(runs), "diverged_runs": len(diverged)}
@@ -485,7 +480,11 @@ def _run_train(ctx: SectionContext) -> SectionOutput:
     if not ctx.progress:
         argv.append("--no-progress")
     argv = _with_output(argv, ctx.out_dir)
-    result = run_subcommand(argv)
+    with _progress(ctx) as progress:
+        study = train_study.run(parse_config(train_study.TrainConfig, load_toml(path)),
+                                progress=progress)
+    train_study.write_outputs(study, ctx.out_dir)
+    result = study.to_json()
     results = result["results"]
     summary = {"dataset": result["dataset"], "loss": result["loss"], "steps": result["steps"],
                "final": {r["optimizer"]: {m: v["mean"] for m, v in r["final"].items()}

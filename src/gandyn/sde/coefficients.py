@@ -37,7 +37,7 @@ for the two players.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import equinox as eqx
 import jax
@@ -45,11 +45,15 @@ import jax.numpy as jnp
 
 from ..games.base import Game
 
-__all__ = ["SDE", "make_sde", "SDE_NAMES", "COVARIANCES", "default_covariance", "b0", "b1",
+__all__ = ["SDE", "make_sde", "SDEName", "Covariance", "SDE_NAMES", "COVARIANCES", "default_covariance", "b0", "b1",
            "b0_jacobian_b0"]
 
-SDE_NAMES = ("sml-sde", "alt-sde", "sml2-sde")
-COVARIANCES = ("blockdiag", "joint")
+#: The SDEs of SGA: SML-SDE (eq. 7), ALT-SDE (drift b0 + η b1) and the order-2 SML model (eq. 14).
+SDEName = Literal["sml-sde", "alt-sde", "sml2-sde"]
+#: The noise covariance: block-diagonal (independent batches, ALT) or joint (a shared batch, SML).
+Covariance = Literal["blockdiag", "joint"]
+SDE_NAMES: tuple[str, ...] = get_args(SDEName)
+COVARIANCES: tuple[str, ...] = get_args(Covariance)
 
 # Which discrete scheme each SDE approximates, and to which weak order.
 SDE_TARGET = {"sml-sde": ("sml", 1), "alt-sde": ("alt", 2), "sml2-sde": ("sml", 2)}
@@ -162,10 +166,10 @@ class SDE(eqx.Module):
 
 def make_sde(
     game: Game,
-    name: Literal["sml-sde", "alt-sde", "sml2-sde"],
+    name: SDEName,
     eta: float,
     batch_size: int,
-    covariance: Literal["blockdiag", "joint"] | None = None,
+    covariance: Covariance | None = None,
 ) -> SDE:
     """Build one of the SDE approximations of SGA on ``game`` (see module docstring).
 

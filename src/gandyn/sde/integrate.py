@@ -28,7 +28,7 @@ to that of a single solution.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import equinox as eqx
 import jax
@@ -37,11 +37,13 @@ import jax.numpy as jnp
 from ..runs import RunStatistics, run_many
 from .coefficients import SDE
 
-__all__ = ["INTEGRATORS", "SDEStep", "heun_step", "euler_maruyama_step", "make_sde_step",
+__all__ = ["Integrator", "INTEGRATORS", "SDEStep", "heun_step", "euler_maruyama_step", "make_sde_step",
            "richardson_observables", "simulate_sde"]
 
 
-INTEGRATORS = ("heun", "euler")
+#: The fixed-step integrators: drift predictor–corrector (the default) and Euler–Maruyama.
+Integrator = Literal["heun", "euler"]
+INTEGRATORS: tuple[str, ...] = get_args(Integrator)
 
 
 def euler_maruyama_step(sde: SDE, u: jax.Array, dw: tuple[jax.Array, ...], h) -> jax.Array:

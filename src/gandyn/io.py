@@ -1,4 +1,4 @@
-"""Output folders and atomic file writes.
+"""Output folders, atomic file writes, JSON-safe values and figure files.
 
 Every file is written to a temporary name in its folder and then renamed
 over the final name (``os.replace`` is atomic on POSIX), so an interrupted
@@ -16,14 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .errors import UsageError
+
 __all__ = ["jsonable", "prepare_out_dir", "atomic_write_bytes", "atomic_write_text", "write_json", "write_csv",
-           "save_figure"]
+           "save_figure", "new_figure"]
 
 
 def prepare_out_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` (and parents); a clear error if it exists as a file or is not writable."""
-    from ..cli import UsageError
-
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UsageError(f"--out {p} exists and is not a directory")
@@ -95,14 +95,21 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
     return atomic_write_text(path, buf.getvalue())
 
 
-def save_figure(fig, out_dir: str | os.PathLike, stem: str) -> list[str]:
-    """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir`` (atomically); close it."""
-    import matplotlib.pyplot as plt
+def new_figure(**kwargs):
+    """A :class:`matplotlib.figure.Figure` not registered with pyplot (no backend is switched).
 
+    ``kwargs`` go to ``Figure`` (``figsize``, ``constrained_layout``, ...).
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def save_figure(fig, out_dir: str | os.PathLike, stem: str) -> list[str]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``out_dir`` (atomically)."""
     written = []
     for ext in ("png", "svg"):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, dpi=150 if ext == "png" else None, bbox_inches="tight")
         written.append(str(atomic_write_bytes(Path(out_dir) / f"{stem}.{ext}", buf.getvalue())))
-    plt.close(fig)
     return written

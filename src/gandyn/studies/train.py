@@ -1,4 +1,6 @@
-"""Train MLP GANs with several optimisers and seeds, and score what they generate.
+"""The training study: MLP GANs trained with several optimisers and seeds, and scored.
+
+``gandyn train`` and the report's training section run this study.
 
 Every optimiser updates both players simultaneously from one minibatch (SML),
 on the pytree ``(θ, ω)`` with gradients ``(g_θ, −g_ω)`` (each player descends
@@ -26,21 +28,73 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Optional, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from pydantic import Field, model_validator
 
-from .analysis.sample_metrics import mixture_metrics, mmd_rbf
-from .datasets import digits, grid, ring
-from .games.mlp_gan import mlp_gan
-from .schedules.fdr import FDRRuleConfig, fdr_sgd
+from ..analysis.sample_metrics import mixture_metrics, mmd_rbf
+from ..datasets import digits, grid, ring
+from ..games.mlp_gan import mlp_gan
+from ..io import atomic_write_text, new_figure, save_figure, write_json
+from ..schedules.fdr import FDRRuleConfig, fdr_sgd
+from .config import StrictModel
+from .executor import Executor, Task, default_executor
+from .result import StudyResult
 
-__all__ = ["OPTIMIZERS", "train_study", "DigitScorer"]
+__all__ = ["OPTIMIZERS", "Optimizer", "TrainSettings", "TrainConfig", "TrainResult", "run",
+           "write_outputs", "DigitScorer", "results_table", "plot_training"]
 
-OPTIMIZERS = ("sgd", "step-decay", "adam", "fdr")
+#: The optimisers a training study compares.
+Optimizer = Literal["sgd", "step-decay", "adam", "fdr"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+GANLoss = Literal["vanilla", "non-saturating", "wgan", "wgan-gp"]
+
+
+class TrainSettings(StrictModel):
+    dataset: Literal["ring", "grid", "digits"] = "ring"
+    loss: GANLoss = "vanilla"
+    optimizers: list[Optimizer] = Field(default_factory=lambda: list(OPTIMIZERS), min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    steps: int = Field(4000, ge=1)
+    n_evals: int = Field(8, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eta: float = Field(0.05, gt=0, allow_inf_nan=False)
+    adam_lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    decay_every: int = Field(1000, ge=1)
+    decay_factor: float = Field(0.5, gt=0, le=1)
+    fdr_epsilon: float = Field(0.1, gt=0, allow_inf_nan=False)
+    fdr_delta: float = Field(0.5, gt=0, lt=1)
+    fdr_test_interval: int = Field(100, ge=1)
+    fdr_min_samples: int = Field(400, ge=20)
+    weight_decay: float = Field(1e-3, ge=0, allow_inf_nan=False)
+    gp_weight: float = Field(10.0, ge=0, allow_inf_nan=False)
+    latent_dim: int = Field(2, ge=1)
+    hidden: int = Field(64, ge=1)
+    depth: int = Field(2, ge=1)
+    n_data: int = Field(2048, ge=2)
+    n_latent: int = Field(2048, ge=1)
+    data_seed: int = 0
+    eval_samples: int = Field(2000, ge=10)
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        if len(set(self.optimizers)) != len(self.optimizers):
+            raise ValueError("optimizers must be distinct")
+        if self.n_evals > self.steps:
+            raise ValueError(f"n_evals ({self.n_evals}) must not exceed steps ({self.steps})")
+        return self
+
+
+class TrainConfig(StrictModel):
+    train: TrainSettings
 
 
 class DigitScorer:
@@ -100,8 +154,47 @@ def _current_eta(name: str, state, cfg: dict, step: int) -> float:
     return cfg["eta"] if name == "sgd" else cfg["adam_lr"]
 
 
-def train_study(cfg: dict, progress=None) -> dict:
-    """Run the training study described by ``cfg`` (see :class:`gandyn.config.TrainConfig`)."""
+@dataclass(repr=False)
+class TrainResult(StudyResult):
+    """Scores per optimiser and seed along training (the ``train`` JSON contract)."""
+
+    dataset: str
+    loss: str
+    steps: int
+    batch_size: int
+    results: list
+    elapsed_s: float
+    config: dict
+    out: Optional[str] = None
+    files: Optional[list] = None
+
+    def to_json(self) -> dict:
+        data = {"dataset": self.dataset, "loss": self.loss, "steps": self.steps,
+                "batch_size": self.batch_size, "results": self.results,
+                "elapsed_s": self.elapsed_s, "config": self.config}
+        return {**data, "table_markdown": results_table(data), "out": self.out,
+                "files": self.files}
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for r in self.results:
+            for point in r["curve"]:
+                for seed, scores in zip(r["seeds"], point["per_seed"]):
+                    rows.append({"optimizer": r["optimizer"], "seed": seed,
+                                 "step": point["step"], **scores})
+        return rows
+
+    def summary(self) -> str:
+        return (f"training study: {self.dataset} ({self.loss}), {self.steps} steps, "
+                f"B = {self.batch_size}\n" + results_table(self.to_json()))
+
+    __str__ = summary
+
+
+def run(config: TrainConfig, *, executor: Optional[Executor] = None,
+        progress: Optional[Callable[[str, int, int], None]] = None) -> TrainResult:
+    """Run the training study: one task per optimiser, its seeds as one vmapped run."""
+    cfg = config.train.model_dump()
     started = time.perf_counter()
     dataset = cfg["dataset"]
     if dataset == "digits":
@@ -140,8 +233,7 @@ def train_study(cfg: dict, progress=None) -> dict:
                       if finite.sum() >= 2 else float("inf"))
         return out
 
-    results = []
-    for name in cfg["optimizers"]:
+    def train_one(name):
         opt = _optimizer(name, cfg)
 
         def run_segment(params, state, key, start):
@@ -193,9 +285,13 @@ def train_study(cfg: dict, progress=None) -> dict:
             entry["n_drops"] = [int(x) for x in np.asarray(state.rule.n_drops)]
             entry["fdr_last_ratio"] = [float(x) for x in np.asarray(state.rule.last_ratio)]
             entry["fdr_last_ci"] = np.asarray(state.rule.last_ci).tolist()
-        results.append(entry)
-    return {"dataset": dataset, "loss": cfg["loss"], "steps": segment * n_evals,
-            "batch_size": B, "results": results, "elapsed_s": time.perf_counter() - started}
+        return entry
+
+    tasks = [Task(f"optimizer-{name}", lambda name=name: train_one(name), name)
+             for name in cfg["optimizers"]]
+    results = default_executor(executor).map(tasks)
+    return TrainResult(dataset=dataset, loss=cfg["loss"], steps=segment * n_evals, batch_size=B,
+                       results=results, elapsed_s=time.perf_counter() - started, config=cfg)
 
 
 def results_table(result: dict) -> str:
@@ -218,14 +314,9 @@ def results_table(result: dict) -> str:
 
 def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
     """Metric curves over training, one panel per metric, mean over seeds per optimiser."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     metrics = [k for k in result["results"][0]["final"]]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3))
-    axes = np.atleast_1d(axes)
+    fig = new_figure(figsize=(3.2 * len(metrics), 3))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     for r in result["results"]:
         steps = [c["step"] for c in r["curve"]]
         for ax, m in zip(axes, metrics):
@@ -242,3 +333,16 @@ def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
     fig.suptitle(f"{result['dataset']} ({result['loss']})")
     fig.tight_layout()
     return fig
+
+
+def write_outputs(result: TrainResult, out_dir: Path) -> list[str]:
+    """The training curves (PNG, SVG), the table as Markdown and the result as JSON."""
+    out_dir = Path(out_dir)
+    data = result.to_json()
+    files = save_figure(plot_training(data), out_dir, "training")
+    files.append(str(atomic_write_text(out_dir / "training_table.md",
+                                       data["table_markdown"] + "\n")))
+    files.append(str(out_dir / "training.json"))
+    result.out, result.files = str(out_dir), files
+    write_json(out_dir / "training.json", result.to_json())
+    return files

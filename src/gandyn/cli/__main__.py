@@ -1,0 +1,7 @@
+"""``python -m gandyn.cli``: the ``gandyn`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,32 @@
+"""``gandyn invariant CONFIG [--json] [--out DIR]``: long-run behaviour and both FDRs."""
+
+from __future__ import annotations
+
+from .common import add_output_options, emit, out_dir, read_config
+
+__all__ = ["register"]
+
+DESCRIPTION = (
+    "Takes the game configs of `gandyn weak-order` with a [stationary] table. Exact for "
+    "linear-quadratic games (Lyapunov equations); by long Monte Carlo runs otherwise, with "
+    "intervals, R-hat and effective sample sizes.")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("invariant", help="stationary law, Theorem 6 conditions and both "
+                              "FDRs", description=DESCRIPTION)
+    p.add_argument("config", help="TOML configuration with [game] and [stationary] tables")
+    add_output_options(p)
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    from ..studies import invariant
+
+    config = read_config(invariant.InvariantConfig, args.config)
+    out = out_dir(args)
+    result = invariant.run(config)
+    if out is not None:
+        invariant.write_outputs(result, out)
+    emit(result, args.json)
+    return 0

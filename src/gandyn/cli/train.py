@@ -1,0 +1,34 @@
+"""``gandyn train CONFIG [--json] [--out DIR]``: what the FDR schedule is worth in practice."""
+
+from __future__ import annotations
+
+from .common import add_output_options, emit, out_dir, progress_of, read_config
+
+__all__ = ["register"]
+
+DESCRIPTION = (
+    "Trains MLP GANs on the 8-Gaussian ring, the 25-Gaussian grid or the digits with "
+    "constant-rate SGD, step decay, Adam and the FDR schedule, several seeds each, and reports "
+    "sample-quality scores.")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train MLP GANs with SGD, step decay, Adam and the "
+                              "FDR schedule; score the samples", description=DESCRIPTION)
+    p.add_argument("config", help="TOML configuration with a [train] table")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    add_output_options(p)
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    from ..studies import train
+
+    config = read_config(train.TrainConfig, args.config)
+    out = out_dir(args)
+    with progress_of(args) as progress:
+        result = train.run(config, progress=progress)
+    if out is not None:
+        train.write_outputs(result, out)
+    emit(result, args.json)
+    return 0

@@ -1,0 +1,122 @@
+"""The report's configuration: which sections run, with which settings.
+
+A report CONFIG (TOML) has a ``[report]`` table and one table per section;
+every table is a :class:`gandyn.studies.config.StrictModel` and a bad one is
+answered by the same one-line formatter as every study config. Section names
+may be written as the command line spells them (``weak-order``) or as the
+tables do (``weak_order``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator
+
+from ..errors import ConfigError
+from ..studies.config import PositiveFloat, StrictModel, load_toml, parse_config
+from ..studies.kernel import Convention
+
+__all__ = ["SECTION_NAMES", "ReportSettings", "WeakOrderSection", "FileSection", "KernelSection",
+           "ReportConfig", "load_report_config"]
+
+SECTION_NAMES = ("weak_order", "invariant", "kernel", "train")
+
+
+def _table_spelling(value):
+    """``weak-order`` (the command's name) is ``weak_order`` (the table's)."""
+    return value.replace("-", "_") if isinstance(value, str) else value
+
+
+SectionName = Annotated[Literal[SECTION_NAMES], BeforeValidator(_table_spelling)]  # type: ignore[valid-type]
+
+
+def _distinct(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("entries must be distinct")
+    return values
+
+
+class ReportSettings(StrictModel):
+    sections: list[SectionName] = Field(default_factory=lambda: list(SECTION_NAMES), min_length=1)
+    seed: int = Field(0, ge=0)
+    quick: bool = False
+    title: str = "gandyn report"
+
+    @field_validator("sections")
+    @classmethod
+    def _distinct_sections(cls, values):
+        return _distinct(values)
+
+
+class WeakOrderSection(StrictModel):
+    config: Optional[str] = None
+    paths: Optional[int] = Field(None, ge=2)
+    seed: Optional[int] = Field(None, ge=0)
+
+
+class FileSection(StrictModel):
+    config: Optional[str] = None
+
+
+class KernelSection(StrictModel):
+    sigma: PositiveFloat = 1.0
+    lam: PositiveFloat = 0.1
+    eta_d: PositiveFloat = 0.1
+    eta_g: PositiveFloat = 0.1
+    p: PositiveFloat = 1.0
+    p_gen: PositiveFloat = 0.5
+    n_gen: int = Field(1, ge=1)
+    dim: int = Field(1, ge=1)
+    parts: list[Literal["spectrum", "phase", "convergence"]] = Field(
+        default_factory=lambda: ["spectrum", "phase", "convergence"], min_length=1)
+    conventions: list[Convention] = Field(
+        default_factory=lambda: ["theorem", "paper-figure"], min_length=1)
+    phase_grid: Optional[int] = Field(None, ge=2, le=4000)
+    convergence_steps: Optional[int] = Field(None, ge=10, le=1_000_000)
+
+    @field_validator("parts", "conventions")
+    @classmethod
+    def _distinct_entries(cls, values):
+        return _distinct(values)
+
+
+def _section_table(name: str):
+    return AliasChoices(name, name.replace("_", "-"))
+
+
+class ReportConfig(StrictModel):
+    report: ReportSettings = ReportSettings()
+    weak_order: WeakOrderSection = Field(WeakOrderSection(),
+                                         validation_alias=_section_table("weak_order"))
+    invariant: FileSection = FileSection()
+    kernel: KernelSection = KernelSection()
+    train: FileSection = FileSection()
+
+
+def _resolve_file(section: str, value: str, base: Path) -> str:
+    """A section's ``config`` path, resolved against CONFIG's folder and read as TOML."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    try:
+        load_toml(path)  # missing, a directory, unreadable or not TOML: one line
+    except ConfigError as err:
+        raise ConfigError(f"report config error: {section}.config: {err}") from None
+    return str(path)
+
+
+def load_report_config(path: Optional[str]) -> tuple[ReportConfig, str]:
+    """The validated report configuration and its source text (built-in when ``path`` is None)."""
+    if path is None:
+        return ReportConfig(), ""
+    config = parse_config(ReportConfig, load_toml(path), what="report config")
+    base = Path(path).resolve().parent
+    updates = {}
+    for name in ("weak_order", "invariant", "train"):
+        table = getattr(config, name)
+        if table.config is not None:
+            updates[name] = table.model_copy(
+                update={"config": _resolve_file(name, table.config, base)})
+    return config.model_copy(update=updates), Path(path).read_text(encoding="utf-8")

@@ -1,0 +1,320 @@
+"""The invariant study: stationary law, Theorem 6's conditions and both FDRs (Cao & Guo §4).
+
+``gandyn invariant`` and the report's second section run this study. Exact
+for linear-quadratic games (Lyapunov equations, :mod:`gandyn.analysis.invariant`);
+by long Monte Carlo runs otherwise, with intervals, R̂ and effective sample
+sizes. Both fluctuation–dissipation relations come with the paper's, the
+discrete chain's and the simulated model's right sides
+(:mod:`gandyn.analysis.fdr`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from ..analysis.fdr import FDR_FIELDS, FDR_GAPS, FDR_RELATIONS, FDR_TERMS, StationaryModel
+from ..errors import ConfigError
+from ..io import write_json
+from ..sde.coefficients import Covariance
+from ..sde.integrate import Integrator
+from .config import GameConfig, Method, StrictModel, check_exact_needs_lq
+from .result import StudyResult
+
+__all__ = ["StationaryConfig", "InvariantConfig", "InvariantResult", "run", "write_outputs",
+           "QUANTILES"]
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+class StationaryConfig(StrictModel):
+    scheme: StationaryModel
+    eta: float = Field(gt=0, allow_inf_nan=False)
+    batch_size: int = Field(ge=1)
+    method: Method = "exact"
+    covariance: Optional[Covariance] = None
+    paths: int = Field(1000, ge=2)
+    burn_in: int = Field(500, ge=0)
+    steps: int = Field(2000, ge=2)
+    n_batches: int = Field(20, ge=2)
+    seed: int = 0
+    substeps: int = Field(4, ge=1)
+    integrator: Integrator = "heun"
+    divergence_bound: float = Field(1e6, gt=0)
+
+    @model_validator(mode="after")
+    def _steps_cover_batches(self):
+        if self.steps < self.n_batches:
+            raise ValueError(f"steps ({self.steps}) must be at least n_batches ({self.n_batches})")
+        return self
+
+
+class InvariantConfig(StrictModel):
+    game: GameConfig
+    stationary: StationaryConfig
+    # A weak-order study may share the file; `gandyn invariant` ignores it.
+    study: Optional[dict] = None
+
+    @model_validator(mode="after")
+    def _exact_needs_lq(self):
+        check_exact_needs_lq(self.stationary.method, self.game)
+        return self
+
+
+@dataclass(repr=False)
+class InvariantResult(StudyResult):
+    """The stationary law, the FDRs and Theorem 6's checks (the ``invariant`` JSON contract).
+
+    Fields that do not apply to the method (the exact covariance under Monte
+    Carlo, the chains' diagnostics under the exact route) are ``None`` and
+    left out of :meth:`to_json`.
+    """
+
+    game: str
+    scheme: str
+    eta: float
+    batch_size: int
+    method: str
+    covariance: Optional[str]
+    rate: Optional[float]
+    stationary: bool
+    fdr1: Optional[dict]
+    fdr2: Optional[dict]
+    conditions: dict
+    conditions_shells: Any
+    elapsed_s: float
+    note: Optional[str] = None
+    stationary_covariance: Optional[list] = None
+    stationary_mean: Optional[list] = None
+    stationary_mean_ci: Optional[list] = None
+    mean_sq_norm: Optional[float] = None
+    mean_sq_norm_ci: Optional[list] = None
+    diagnostics: Optional[dict] = None
+    paths: Optional[int] = None
+    burn_in: Optional[int] = None
+    steps: Optional[int] = None
+    seed: Optional[int] = None
+    marginals: Optional[dict] = None
+    generated: Optional[dict] = None
+    out: Optional[str] = None
+    files: Optional[list] = None
+
+    _ALWAYS = ("game", "scheme", "eta", "batch_size", "method", "covariance", "rate",
+               "stationary", "fdr1", "fdr2", "conditions", "conditions_shells", "elapsed_s",
+               "out", "files")
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name in self._ALWAYS or getattr(self, f.name) is not None}
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for relation in FDR_RELATIONS:
+            block = getattr(self, relation) or {}
+            for term in FDR_TERMS:
+                if term in block:
+                    ci = block.get(f"{term}_ci") or [None, None]
+                    rows.append({"relation": relation, "term": term, "value": block[term],
+                                 "ci_low": ci[0], "ci_high": ci[1]})
+        return rows
+
+    def summary(self) -> str:
+        lines = [f"stationary study: {self.game}, {self.scheme} (eta = {self.eta}, "
+                 f"B = {self.batch_size}, {self.method})"]
+        if self.rate is not None:
+            lines.append(f"  rate of convergence: {self.rate:.4g} per unit time")
+        for name in FDR_RELATIONS:
+            f = getattr(self, name)
+            if f:
+                lines.append(f"  {name.upper()}: lhs {f['lhs']:.5g}   rhs (paper) {f['rhs']:.5g}   "
+                             f"rhs_discrete {f['rhs_discrete']:.5g}   rhs_model {f['rhs_model']:.5g}")
+        for k, v in self.conditions.items():
+            lines.append(f"  Theorem 6 {k}: {v['verdict']} ({v['detail']})")
+        if self.diagnostics:
+            d = self.diagnostics
+            lines.append(f"  R-hat max {d['rhat_max']:.3f}, ESS min {d['ess_min']:.0f}, "
+                         f"{d['n_diverged']} of {self.paths} chains diverged")
+        if self.generated:
+            g = self.generated
+            lines.append(f"  generated distribution: mean {np.round(g['mean'], 4).tolist()} "
+                         f"(data {np.round(g['data_mean'], 4).tolist()}), std "
+                         f"{np.round(g['std'], 4).tolist()} (data "
+                         f"{np.round(g['data_std'], 4).tolist()})")
+        if self.note:
+            lines.append(f"  note: {self.note}")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def _fdr_objects(values: dict, cis: Optional[dict] = None) -> dict:
+    """``fdr1``/``fdr2`` blocks from named means (and 95% intervals) of the integrands and gaps."""
+    out = {}
+    for r in FDR_RELATIONS:
+        block = {t: float(values[f"{r}_{t}"]) for t in FDR_TERMS}
+        for t in FDR_TERMS[1:]:
+            block[f"gap_{t}"] = float(values[f"{r}_gap_{t}"])
+        if cis is not None:
+            for t in FDR_TERMS:
+                block[f"{t}_ci"] = [float(c) for c in cis[f"{r}_{t}"]]
+            for t in FDR_TERMS[1:]:
+                block[f"gap_{t}_ci"] = [float(c) for c in cis[f"{r}_gap_{t}"]]
+        out[r] = block
+    return out
+
+
+def run(config: InvariantConfig) -> InvariantResult:
+    """Run a validated stationary study (float64 throughout for the exact route)."""
+    import jax
+
+    if config.stationary.method == "exact":
+        with jax.enable_x64(True):
+            return _run(config)
+    return _run(config)
+
+
+def _run(config: InvariantConfig) -> InvariantResult:
+    import jax
+    import jax.numpy as jnp
+
+    from ..analysis.conditions import check_theorem6
+    from ..analysis.fdr import fdr_integrands, with_gaps
+    from ..sde.coefficients import SDE_NAMES, make_sde
+
+    st = config.stationary
+    started = time.perf_counter()
+    game = config.game.build()
+    if not game.zero_sum:
+        raise ConfigError("config error: game: the FDRs need a zero-sum game (loss = "
+                          "\"vanilla\" or \"wgan\")")
+    model = st.scheme
+    is_sde = model in SDE_NAMES
+    sde_name = model if is_sde else ("alt-sde" if model == "alt" else "sml-sde")
+    sde = make_sde(game, sde_name, st.eta, st.batch_size, st.covariance if is_sde else None)
+    integrand = lambda u: with_gaps(
+        fdr_integrands(game, u, st.eta, st.batch_size, model, sde.covariance))
+    fdr_names = FDR_FIELDS + FDR_GAPS
+    conditions = check_theorem6(sde, center=game.u0, seed=st.seed)
+    common = dict(game=config.game.kind, scheme=model, eta=st.eta, batch_size=st.batch_size,
+                  method=st.method, covariance=sde.covariance if is_sde else None,
+                  conditions={k: v for k, v in conditions.items() if k != "shells"},
+                  conditions_shells=conditions["shells"])
+
+    if st.method == "exact":
+        from ..analysis.invariant import exact_stationary_sde, exact_stationary_sga
+
+        spec = config.game.spec()
+        if is_sde:
+            S, rate = exact_stationary_sde(spec, model, sde.covariance, st.eta, st.batch_size)
+        else:
+            S, rate = exact_stationary_sga(spec, model, st.eta, st.batch_size)
+        if S is None:
+            return InvariantResult(**common, rate=rate, stationary=False, fdr1=None, fdr2=None,
+                                   note="no stationary law: the linearised dynamics are unstable",
+                                   elapsed_s=time.perf_counter() - started)
+        # Every integrand is quadratic in u and the law is N(0, S): E f = f(0) + ½ Tr(∇²f(0) S).
+        zero = jnp.zeros(game.dim)
+        f0 = np.asarray(jax.jit(integrand)(zero))
+        hess = np.asarray(jax.jit(jax.hessian(integrand))(zero))  # compiled: ~10× faster
+        values = f0 + 0.5 * np.einsum("kij,ji->k", hess, S)
+        return InvariantResult(**common, rate=rate, stationary=True,
+                               **_fdr_objects(dict(zip(fdr_names, values))),
+                               stationary_covariance=S.tolist(),
+                               stationary_mean=[0.0] * game.dim,
+                               elapsed_s=time.perf_counter() - started)
+
+    from ..analysis.invariant import stationary_estimate
+    from ..sde.integrate import make_sde_step
+    from ..sga import SGAConfig, make_sga_step
+
+    if is_sde:
+        step = make_sde_step(sde, st.substeps, integrator=st.integrator)
+    else:
+        step = make_sga_step(game, SGAConfig(model, st.eta, st.batch_size))
+    names = fdr_names + tuple(f"u[{i}]" for i in range(game.dim)) + ("sq_norm",)
+    index = {name: i for i, name in enumerate(names)}
+    state = [index[f"u[{i}]"] for i in range(game.dim)]
+    observables = lambda u: jnp.concatenate([integrand(u), u, jnp.atleast_1d(u @ u)])
+    est = stationary_estimate(step, game.u0, observables, burn_in=st.burn_in, steps=st.steps,
+                              paths=st.paths, key=jax.random.key(st.seed),
+                              n_batches=st.n_batches, bound=st.divergence_bound,
+                              rate_indices=np.asarray(state))
+    means = dict(zip(names, est.mean))
+    cis = dict(zip(names, est.ci))
+    return InvariantResult(
+        **common, **_fdr_objects(means, cis),
+        stationary=bool(est.n_chains >= 2),
+        rate=None if est.rate is None else est.rate / st.eta,
+        stationary_mean=est.mean[state].tolist(), stationary_mean_ci=est.ci[state].tolist(),
+        mean_sq_norm=float(means["sq_norm"]), mean_sq_norm_ci=cis["sq_norm"].tolist(),
+        diagnostics={"rhat_max": float(np.nanmax(est.rhat)), "ess_min": float(np.nanmin(est.ess)),
+                     "n_chains": est.n_chains, "n_diverged": est.n_diverged,
+                     "converged": bool(np.nanmax(est.rhat) < 1.05)},
+        paths=st.paths, burn_in=st.burn_in, steps=st.steps, seed=st.seed,
+        marginals=_marginals(est.final_states, game.d_theta),
+        generated=(_generated_summary(config.game, est.final_states, game.d_theta)
+                   if hasattr(config.game, "generator") else None),
+        elapsed_s=time.perf_counter() - started)
+
+
+def _marginals(states: np.ndarray, d_theta: int) -> dict:
+    """Quantiles of every coordinate of the stationary law (one sample per chain)."""
+    names = [f"theta[{i}]" for i in range(d_theta)] + [
+        f"omega[{j}]" for j in range(states.shape[1] - d_theta)]
+    if states.shape[1] > 50:  # large models: summarise the two players' norms instead
+        names = ["|theta|", "|omega|"]
+        states = np.stack([np.linalg.norm(states[:, :d_theta], axis=1),
+                           np.linalg.norm(states[:, d_theta:], axis=1)], axis=1)
+    q = np.quantile(states, QUANTILES, axis=0)
+    return {"quantiles": list(QUANTILES),
+            "coordinates": {n: q[:, i].tolist() for i, n in enumerate(names)}}
+
+
+def _generated_summary(game_config, states: np.ndarray, d_theta: int, max_chains: int = 200) -> dict:
+    """The generated distribution implied by the stationary generator parameters.
+
+    Pools ``G_θ(z_i)`` over the latent set for up to ``max_chains`` stationary
+    ``θ`` samples, and compares its moments with the real data's.
+    """
+    import jax
+
+    generate, data = game_config.generator()
+    thetas = states[:max_chains, :d_theta]
+    samples = np.asarray(jax.vmap(generate)(thetas)).reshape(-1, np.asarray(data).shape[1])
+    data = np.asarray(data)
+    return {"n_samples": int(samples.shape[0]), "mean": samples.mean(0).tolist(),
+            "std": samples.std(0).tolist(), "data_mean": data.mean(0).tolist(),
+            "data_std": data.std(0).tolist(),
+            "quantiles": np.quantile(samples, QUANTILES, axis=0).tolist()}
+
+
+def write_outputs(result: InvariantResult, out_dir: Path) -> list[str]:
+    """Write the whole result as ``invariant.json``; sets ``result.out`` and ``result.files``."""
+    path = Path(out_dir) / "invariant.json"
+    result.out, result.files = str(out_dir), [str(path)]
+    write_json(path, result.to_json())
+    return result.files
+
+
+def plot_fdr_terms(result: dict):
+    """Grouped bars: each FDR's left side against its three right sides."""
+    from ..io import new_figure
+
+    labels = ["lhs", "rhs (paper)", "rhs (discrete)", "rhs (model)"]
+    fig = new_figure(figsize=(9, 3.4), constrained_layout=True)
+    axes = fig.subplots(1, 2)
+    for ax, name in zip(axes, FDR_RELATIONS):
+        values = [result[name][k] for k in FDR_TERMS]
+        ax.bar(np.arange(4), values, color=["C0", "C1", "C2", "C3"])
+        ax.set_xticks(np.arange(4), labels, fontsize=8)
+        ax.set_title(name.upper())
+        ax.set_ylabel("stationary expectation")
+        ax.axhline(values[0], color="C0", lw=0.8, ls="--")
+    fig.suptitle(f"{result['game']}, {result['scheme']} (η = {result['eta']}, "
+                 f"B = {result['batch_size']}, {result['method']})")
+    return fig

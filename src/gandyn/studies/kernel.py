@@ -1,0 +1,386 @@
+"""The kernel-GDA studies (Becker et al.): spectrum, local simulation, Figure 2 and Figure 3.
+
+``gandyn kernel spectrum|simulate|phase|convergence`` and the report's kernel
+section run these. One target at the origin with mass ``p``, ``N`` generated
+points of mass ``p̃`` each, RBF kernel of width ``σ`` unless said otherwise.
+The numerics live in :mod:`gandyn.kernel`; this module holds the typed
+configurations, the float64 scope of the simulations and the outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from ..io import new_figure, save_figure, write_csv, write_json
+from .config import PositiveFloat, StrictModel
+from .executor import Executor, Task, default_executor
+from .result import StudyResult
+
+__all__ = ["Order", "Convention", "KernelGame", "SpectrumConfig", "SimulateConfig", "GridRange",
+           "PhaseConfig", "ConvergenceConfig", "KernelResult", "spectrum", "simulate", "phase",
+           "convergence", "write_spectrum", "write_simulation", "write_phase",
+           "write_convergence"]
+
+#: Update order: eq. (5) as printed, or the discriminator first (Lemma 1, the authors' code).
+Order = Literal["simultaneous", "d-first"]
+#: Which modes Figure 2 counts: as Theorem 1 says, or as the authors' figure code does.
+Convention = Literal["theorem", "paper-figure"]
+DiscriminatorStart = Literal["zero", "equilibrium"]
+
+
+class KernelGame(StrictModel):
+    """One target region (Section II-E): widths, rates, masses and sizes."""
+
+    sigma: PositiveFloat = 1.0
+    lam: PositiveFloat = 0.1
+    eta_d: PositiveFloat = 0.01
+    eta_g: PositiveFloat = 0.01
+    p: PositiveFloat = 1.0
+    p_gen: PositiveFloat = 0.8
+    n_gen: int = Field(1, ge=1)
+    dim: int = Field(1, ge=1)
+    order: Order = "simultaneous"
+
+    @model_validator(mode="after")
+    def _meaningful(self):
+        self.params()  # ranges where Theorem 1's coefficients do not overflow
+        return self
+
+    def params(self, sigma: Optional[float] = None, lam: Optional[float] = None):
+        from ..kernel.theory import KernelParams
+
+        return KernelParams(self.sigma if sigma is None else sigma,
+                            self.lam if lam is None else lam, self.eta_d, self.eta_g, self.p,
+                            self.p_gen, self.n_gen, self.dim)
+
+
+class SpectrumConfig(KernelGame):
+    convention: Convention = "theorem"
+
+
+class SimulateConfig(KernelGame):
+    steps: int = Field(2000, ge=1)
+    offset: PositiveFloat = 1e-3
+    mode: Literal["random", "symmetric", "antisymmetric"] = "random"
+    kernel: Literal["rbf", "rational_quadratic", "inverse_multiquadric"] = "rbf"
+    memory: Optional[int] = Field(None, ge=1)
+    seed: int = 0
+    discriminator_start: DiscriminatorStart = "zero"
+
+    @model_validator(mode="after")
+    def _antisymmetric_needs_two(self):
+        if self.mode == "antisymmetric" and self.n_gen < 2:
+            raise ValueError("mode antisymmetric needs n_gen >= 2")
+        return self
+
+
+class GridRange(StrictModel):
+    """``count`` values from ``lo`` to ``hi`` (``np.linspace``)."""
+
+    lo: PositiveFloat
+    hi: PositiveFloat
+    count: int = Field(ge=1, le=4000)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.hi < self.lo:
+            raise ValueError(f"need lo <= hi, got {self.lo}:{self.hi}")
+        if self.count > 1 and self.hi == self.lo:
+            raise ValueError("need lo < hi when count > 1")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> dict:
+        """``"LO:HI:COUNT"`` as the fields of a range (validated by the model)."""
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"expected LO:HI:COUNT, got {text!r}")
+        try:
+            return {"lo": float(parts[0]), "hi": float(parts[1]), "count": int(parts[2])}
+        except ValueError:
+            raise ValueError(f"expected LO:HI:COUNT with numbers, got {text!r}") from None
+
+    def values(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, self.count)
+
+    def text(self) -> str:
+        return f"{self.lo!r}:{self.hi!r}:{self.count}"
+
+
+class PhaseConfig(KernelGame):
+    sigma_grid: GridRange = GridRange(lo=0.05, hi=2.0, count=400)
+    lam_grid: GridRange = GridRange(lo=0.01, hi=1.0, count=400)
+    convention: Convention = "theorem"
+    quantity: Literal["joint", "generator"] = "joint"
+    simulate: Optional[int] = Field(None, ge=1)
+    discriminator_start: DiscriminatorStart = "equilibrium"
+
+    @model_validator(mode="after")
+    def _corners(self):
+        for s in (self.sigma_grid.lo, self.sigma_grid.hi):
+            for l in (self.lam_grid.lo, self.lam_grid.hi):
+                self.params(sigma=s, lam=l)  # every corner: no overflow
+        return self
+
+
+class ConvergenceConfig(StrictModel):
+    eta_d: PositiveFloat = 0.1
+    eta_g: PositiveFloat = 0.01
+    lams: list[PositiveFloat] = Field(default_factory=lambda: [1.0, 0.1, 0.01], min_length=1)
+    sigmas: list[PositiveFloat] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
+    steps: int = Field(1000, ge=1)
+    offset: PositiveFloat = 0.1
+    discriminator_start: DiscriminatorStart = "zero"
+    order: Order = "simultaneous"
+
+
+@dataclass(repr=False)
+class KernelResult(StudyResult):
+    """One kernel study's result: ``part`` names it; ``data`` holds its JSON fields.
+
+    The fields of each part are the README's contract for ``gandyn kernel
+    PART --json``; ``arrays`` holds what the figures and data files need
+    (curves and grids) and is not printed.
+    """
+
+    part: str
+    data: dict
+    arrays: dict = field(default_factory=dict)
+    out: Optional[str] = None
+    files: Optional[list] = None
+
+    def to_json(self) -> dict:
+        return {**self.data, "out": self.out, "files": self.files}
+
+    def __getitem__(self, name):
+        return self.data[name]
+
+    def rows(self) -> list[dict]:
+        if self.part == "spectrum":
+            return list(self.data["eigenvalues"])
+        if self.part == "convergence":
+            return list(self.data["runs"])
+        if self.part == "simulate":
+            return [{"step": i, "distance": float(d)}
+                    for i, d in enumerate(self.arrays["distance_curve"])]
+        grid = self.arrays["grid"]
+        return [{"sigma": float(s), "lam": float(l), "rho_max_sq": float(grid["rho2"][i, j]),
+                 "dominant": str(grid["dominant"][i, j]), "complex": bool(grid["complex"][i, j])}
+                for i, l in enumerate(grid["lam"]) for j, s in enumerate(grid["sigma"])]
+
+    def summary(self) -> str:
+        """Readable lines (``--json`` prints :meth:`to_json` instead)."""
+        r = self.data
+        if self.part == "simulate":
+            return (f"simulated {r['steps']} steps ({r['order']}, {r['kernel']} kernel, "
+                    f"discriminator from {r['discriminator_start']}): empirical rate "
+                    f"{_g(r['rate_empirical'])}, generator rate {_g(r['rate_generator'])}, joint "
+                    f"rate {_g(r['rate_joint'])} ({r['rates_from']}); final distance "
+                    f"{_g(r['final_distance'])}" + (" (diverged)" if r["diverged"] else ""))
+        if self.part == "phase":
+            lines = [f"Figure 2 ({r['convention']} convention, {r['quantity']} rate, "
+                     f"{r['order']} updates) on {r['grid']['sigma'][2]} x {r['grid']['lam'][2]} "
+                     f"cells: min |rho|^2 {_g(r['min'])} at sigma = {_g(r['argmin']['sigma'])}, "
+                     f"lambda = {_g(r['argmin']['lam'])}; median {_g(r['median'])}; unstable "
+                     f"fraction {_g(r['unstable_fraction'])}; complex fraction "
+                     f"{_g(r['complex_fraction'])}"]
+            if "simulated" in r:
+                sim = r["simulated"]
+                lines.append(f"simulated ({sim['steps']} steps): median |difference| "
+                             f"{_g(sim['median_abs_difference'])}, diverged fraction "
+                             f"{_g(sim['diverged_fraction'])}")
+            return "\n".join(lines)
+        if self.part == "convergence":
+            lines = [f"Figure 3: {r['steps']} steps, eta_d = {r['eta_d']:g}, eta_g = "
+                     f"{r['eta_g']:g}, {r['order']} updates"]
+            lines += [f"  lambda = {x['lam']:<6g} sigma = {x['sigma']:<6g} rate linearised "
+                      f"{_g(x['rate_predicted'])}, simulated {_g(x['rate_empirical'])}, final "
+                      f"distance {_g(x['final_distance'])}" + (" (diverged)" if x["diverged"]
+                                                                else "")
+                      for x in r["runs"]]
+            return "\n".join(lines)
+        lines = [f"{e['mode']:>3}: ρ = {e['re']:+.6f}{e['im']:+.6f}i  |ρ| = {e['abs']:.6f}  "
+                 f"multiplicity {e['multiplicity'] if e['multiplicity'] is not None else '∞'}"
+                 for e in r["eigenvalues"]]
+        lines += [f"rho_joint {r['rho_joint']:.6f}, rho_generator {r['rho_generator']:.6f}, "
+                  f"{'stable' if r['stable'] else 'UNSTABLE'}",
+                  f"eta_d_max {r['eta_d_max']:.6g} (Corollary 1: {r['eta_d_max_corollary1']:.6g})"]
+        lines += [f"note: {n}" for n in r["disagreements"]]
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def _g(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _x64():
+    import jax
+
+    return jax.enable_x64(True)
+
+
+def spectrum(config: SpectrumConfig) -> KernelResult:
+    """Theorem 1's eigenvalues, both rates, the verdict and the step-size bounds."""
+    from ..kernel.study import spectrum_report
+
+    return KernelResult("spectrum", spectrum_report(config.params(), order=config.order,
+                                                    convention=config.convention))
+
+
+def simulate(config: SimulateConfig) -> KernelResult:
+    """The exact dynamics from a small offset (float64), with the empirical and predicted rates."""
+    from ..kernel.kernels import kernel_by_name
+    from ..kernel.study import simulate_local
+
+    with _x64():
+        data = simulate_local(config.params(), steps=config.steps, order=config.order,
+                              offset=config.offset, mode=config.mode, seed=config.seed,
+                              kernel=kernel_by_name(config.kernel), memory=config.memory,
+                              warm=config.discriminator_start == "equilibrium")
+    curve = np.asarray(data.pop("distance_curve"))
+    return KernelResult("simulate", data, {"distance_curve": curve})
+
+
+def phase(config: PhaseConfig) -> KernelResult:
+    """Figure 2 over the ``(σ, λ)`` grid; with ``simulate``, every cell simulated too (float64)."""
+    from ..kernel.study import phase_grid, simulated_phase_grid, summarise_phase
+
+    sigmas, lams = config.sigma_grid.values(), config.lam_grid.values()
+    kwargs = dict(eta_d=config.eta_d, eta_g=config.eta_g, p=config.p, p_gen=config.p_gen,
+                  n_gen=config.n_gen)
+    grid = phase_grid(sigmas, lams, convention=config.convention, quantity=config.quantity,
+                      order=config.order, **kwargs)
+    data = {"convention": config.convention, "quantity": config.quantity, "order": config.order,
+            "grid": {"sigma": [float(sigmas[0]), float(sigmas[-1]), int(sigmas.size)],
+                     "lam": [float(lams[0]), float(lams[-1]), int(lams.size)]},
+            **summarise_phase(grid),
+            "complex_fraction": float(np.mean(grid["complex"])),
+            "dominant_fraction": {m: float(np.mean(grid["dominant"] == m)) for m in grid["modes"]}}
+    arrays = {"grid": grid}
+    if config.simulate:
+        with _x64():
+            simulated = simulated_phase_grid(sigmas, lams, steps=config.simulate,
+                                             order=config.order, dim=config.dim,
+                                             warm=config.discriminator_start == "equilibrium",
+                                             **kwargs)
+        theory_gen = phase_grid(sigmas, lams, convention="theorem", quantity="generator",
+                                order=config.order, **kwargs)
+        diff = simulated["rho2"] - theory_gen["rho2"]
+        data["simulated"] = {"steps": config.simulate,
+                             "discriminator_start": simulated["discriminator_start"],
+                             "max_abs_difference": float(np.nanmax(np.abs(diff))),
+                             "median_abs_difference": float(np.nanmedian(np.abs(diff))),
+                             "diverged_fraction": float(np.mean(simulated["diverged"]))}
+        arrays.update(simulated=simulated, theory_generator=theory_gen)
+    return KernelResult("phase", data, arrays)
+
+
+def convergence(config: ConvergenceConfig, *, executor: Optional[Executor] = None) -> KernelResult:
+    """Figure 3: simulated against linearised convergence, one task per ``λ`` (float64)."""
+    from ..kernel.study import convergence_study
+
+    def one(lam):
+        with _x64():
+            return convergence_study(eta_d=config.eta_d, eta_g=config.eta_g, lams=[lam],
+                                     sigmas=config.sigmas, steps=config.steps,
+                                     offset=config.offset, order=config.order,
+                                     warm=config.discriminator_start == "equilibrium")
+
+    tasks = [Task(f"lam-{i}", lambda lam=lam: one(lam), f"lambda={lam:g}")
+             for i, lam in enumerate(config.lams)]
+    runs = [r for part in default_executor(executor).map(tasks) for r in part]
+    data = {"order": config.order, "eta_d": config.eta_d, "eta_g": config.eta_g,
+            "steps": config.steps, "discriminator_start": config.discriminator_start,
+            "runs": [{k: r[k] for k in ("lam", "sigma", "rate_predicted", "rate_empirical",
+                                        "diverged")} | {"final_distance": float(r["distance"][-1])}
+                     for r in runs]}
+    return KernelResult("convergence", data, {"runs": runs})
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _finish(result: KernelResult, out: Path, files: list) -> list:
+    result.out, result.files = str(out), [str(f) for f in files]
+    return result.files
+
+
+def write_spectrum(result: KernelResult, out: Path) -> list[str]:
+    from ..analysis.game_spectrum import plot_spectrum
+
+    out = Path(out)
+    values = [complex(e["re"], e["im"]) for e in result["eigenvalues"]]
+    files = save_figure(plot_spectrum(values, "Theorem 1 spectrum"), out, "spectrum")
+    files.append(out / "spectrum.json")
+    _finish(result, out, files)
+    write_json(out / "spectrum.json", result.to_json())
+    return result.files
+
+
+def write_simulation(result: KernelResult, out: Path) -> list[str]:
+    out = Path(out)
+    curve = result.arrays["distance_curve"]
+    files = [write_csv(out / "distance.csv", ["step", "distance"], enumerate(curve.tolist()))]
+    fig = new_figure(figsize=(5, 3.5))
+    ax = fig.subplots()
+    t = np.arange(curve.size)
+    ax.semilogy(t, curve, label="simulated")
+    ax.semilogy(t, curve[0] * result["rate_generator"] ** t, ":", label="rho_generator^t")
+    ax.set_xlabel("step")
+    ax.set_ylabel("distance to the target")
+    ax.legend()
+    files += save_figure(fig, out, "distance")
+    files.append(out / "simulate.json")
+    _finish(result, out, files)
+    write_json(out / "simulate.json", result.to_json())
+    return result.files
+
+
+def write_phase(result: KernelResult, out: Path) -> list[str]:
+    from ..kernel.plots import plot_phase, plot_phase_comparison
+
+    out = Path(out)
+    grid = result.arrays["grid"]
+    rows = ([r["sigma"], r["lam"], r["rho_max_sq"], r["dominant"], r["complex"]]
+            for r in result.rows())
+    files = [write_csv(out / "phase.csv", ["sigma", "lam", "rho_max_sq", "dominant", "complex"],
+                       rows)]
+    files.append(out / "phase.json")
+    files += save_figure(plot_phase(grid), out, f"phase_{result['convention']}_{result['quantity']}")
+    if "simulated" in result.arrays:
+        simulated = result.arrays["simulated"]
+        files.append(write_json(out / "phase_simulated.json",
+                                {"sigma": simulated["sigma"], "lam": simulated["lam"],
+                                 "rate_sq": simulated["rho2"]}))
+        files += save_figure(plot_phase_comparison(result.arrays["theory_generator"], simulated),
+                             out, "phase_simulated")
+    _finish(result, out, files)
+    write_json(out / "phase.json", {**result.to_json(), "sigma": grid["sigma"],
+                                    "lam": grid["lam"], "rho_max_sq": grid["rho2"],
+                                    "ab_line_sigma": grid["ab_line_sigma"]})
+    return result.files
+
+
+def write_convergence(result: KernelResult, out: Path) -> list[str]:
+    from ..kernel.plots import plot_convergence
+
+    out = Path(out)
+    r = result.data
+    start = "equilibrium" if r["discriminator_start"] == "equilibrium" else "f⁰ = 0"
+    files = save_figure(plot_convergence(result.arrays["runs"],
+                                         f"η_d = {r['eta_d']:g}, η_g = {r['eta_g']:g}, "
+                                         f"{r['order']} updates, discriminator from {start}"),
+                        out, "convergence")
+    files.append(out / "convergence.json")
+    _finish(result, out, files)
+    write_json(out / "convergence.json", {**result.to_json(), "curves": [
+        {"lam": x["lam"], "sigma": x["sigma"], "simulated": x["distance"],
+         "linearised": x["predicted"]} for x in result.arrays["runs"]]})
+    return result.files

@@ -1,0 +1,315 @@
+"""The weak-order study: weak error of the SDE approximations of SGA and its fitted order.
+
+``gandyn weak-order`` and the report's first section run this study. For
+each learning rate ``η`` of a grid, the weak error between a discrete scheme
+(ALT or SML) and an SDE is measured at the grid times ``t = kη`` (exactly on
+linear-quadratic games, by Monte Carlo with confidence intervals otherwise),
+and its order is fitted (Cao & Guo, Theorems 1–2). The numerics live in
+:mod:`gandyn.analysis.weak_error`; this module holds the typed configuration,
+the built-in study, the split into tasks and the outputs.
+
+Without a configuration the built-in study runs: the tanh WGAN of Cao & Guo
+§4.2, ALT against ALT-SDE (order 2) and SML against SML-SDE (order 1).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ..analysis.weak_error import (Comparison, ComparisonResult, exact_weak_error,
+                                   monte_carlo_pieces, monte_carlo_results, run_piece)
+from ..errors import ConfigError
+from ..io import new_figure, save_figure, write_csv, write_json
+from ..sde.coefficients import Covariance, SDEName
+from ..sde.integrate import Integrator
+from ..sga import Scheme
+from .config import (GameConfig, Method, StrictModel, check_exact_needs_lq, finite_positive,
+                     parse_config)
+from .executor import Executor, Task, default_executor
+from .result import StudyResult
+
+__all__ = ["ComparisonConfig", "StudySettings", "WeakOrderConfig", "WeakOrderResult",
+           "DEFAULT_STUDY", "default_config", "checkpoint_store", "run", "write_outputs", "plot_weak_order"]
+
+#: The built-in study of ``gandyn weak-order`` with no CONFIG.
+DEFAULT_STUDY: dict[str, Any] = {
+    "game": {"kind": "tanh-wgan", "n_latent": 32, "n_data": 32, "theta_star": 1.5,
+             "theta0": 0.5, "omega0": 0.5, "seed": 0},
+    "study": {
+        "batch_size": 64,
+        "horizon": 2.0,
+        "etas": [0.4, 0.2, 0.1],
+        "method": "monte-carlo",
+        "paths": 40_000,
+        "seed": 0,
+        "test_function": "sq-norm",
+        "comparisons": [
+            {"scheme": "alt", "sde": "alt-sde", "covariance": "blockdiag"},
+            {"scheme": "sml", "sde": "sml-sde", "covariance": "joint"},
+        ],
+    },
+}
+
+
+class ComparisonConfig(StrictModel):
+    scheme: Scheme
+    sde: SDEName
+    covariance: Optional[Covariance] = None
+
+
+class StudySettings(StrictModel):
+    batch_size: int = Field(ge=1)
+    horizon: float = Field(gt=0, allow_inf_nan=False)
+    etas: list[float] = Field(min_length=2)
+    method: Method = "exact"
+    paths: int = Field(10_000, ge=2)
+    seed: int = 0
+    test_function: str = "sq-norm"
+    comparisons: list[ComparisonConfig] = Field(min_length=1)
+    substeps: Optional[int] = Field(None, ge=1)
+    richardson: bool = True
+    integrator: Integrator = "heun"
+    chunk_size: int = Field(8192, ge=1)
+    divergence_bound: float = Field(1e6, gt=0)
+
+    @field_validator("etas")
+    @classmethod
+    def _etas_positive(cls, etas):
+        finite_positive(etas, "eta")
+        if len(set(etas)) != len(etas):
+            raise ValueError("etas must be distinct")
+        return etas
+
+    @model_validator(mode="after")
+    def _horizon_covers_etas(self):
+        for eta in self.etas:
+            if round(self.horizon / eta) < 1:
+                raise ValueError(f"horizon {self.horizon} is shorter than eta = {eta}")
+        return self
+
+
+class WeakOrderConfig(StrictModel):
+    game: GameConfig
+    study: StudySettings
+    # `gandyn invariant` reads this table from the same file; weak-order ignores it.
+    stationary: Optional[dict] = None
+
+    @model_validator(mode="after")
+    def _exact_needs_lq(self):
+        check_exact_needs_lq(self.study.method, self.game)
+        return self
+
+
+def default_config(paths: Optional[int] = None, seed: Optional[int] = None) -> WeakOrderConfig:
+    """The built-in study, with its paths and seed overridden if given."""
+    raw = copy.deepcopy(DEFAULT_STUDY)
+    if paths is not None:
+        raw["study"]["paths"] = paths
+    if seed is not None:
+        raw["study"]["seed"] = seed
+    return parse_config(WeakOrderConfig, raw)
+
+
+@dataclass(repr=False)
+class WeakOrderResult(StudyResult):
+    """Weak errors and fitted orders of every comparison (the ``weak-order`` JSON contract)."""
+
+    game: str
+    method: str
+    test_function: str
+    batch_size: int
+    horizon: float
+    paths: Optional[int]
+    seed: Optional[int]
+    comparisons: list[ComparisonResult]
+    elapsed_s: float
+    config: dict
+    resumed_pieces: Optional[int] = None
+    out: Optional[str] = None
+    files: Optional[list] = None
+
+    def to_json(self) -> dict:
+        data = {"game": self.game, "method": self.method, "test_function": self.test_function,
+                "batch_size": self.batch_size, "horizon": self.horizon, "paths": self.paths,
+                "seed": self.seed, "comparisons": [c.to_json() for c in self.comparisons],
+                "elapsed_s": self.elapsed_s, "config": self.config,
+                "out": self.out, "files": self.files}
+        if self.resumed_pieces is not None:
+            data["resumed_pieces"] = self.resumed_pieces
+        return data
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for c in self.comparisons:
+            cis = c.error_final_ci or [[None, None]] * len(c.etas)
+            for i, eta in enumerate(c.etas):
+                rows.append({"scheme": c.scheme, "sde": c.sde, "covariance": c.covariance,
+                             "eta": eta, "error_final": c.error_final[i],
+                             "error_final_ci_low": cis[i][0], "error_final_ci_high": cis[i][1],
+                             "error_max": c.error_max[i],
+                             "signed_error_final": c.signed_error_final[i],
+                             "order_final": c.order_final, "expected_order": c.expected_order})
+        return rows
+
+    def summary(self) -> str:
+        """A few readable lines: the orders and the errors per η."""
+        lines = [f"weak-order study: {self.game} ({self.method}, f = {self.test_function}, "
+                 f"B = {self.batch_size}, T = {self.horizon})"]
+        for c in (c.to_json() for c in self.comparisons):
+            ci = c.get("order_final_ci")
+            ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and None not in ci else ""
+            of, om = c["order_final"], c["order_max"]
+            lines.append(
+                f"  {c['scheme'].upper()} vs {c['sde']} ({c['covariance']}): order (final) "
+                f"{'n/a' if of is None else f'{of:.2f}'}{ci_text}, order (max over grid) "
+                f"{'n/a' if om is None else f'{om:.2f}'}, expected {c['expected_order']}")
+            for eta, e in zip(c["etas"], c["error_final"]):
+                lines.append(f"      eta = {eta:<8g} error_final = {e:.3e}")
+            for note in c["notes"]:
+                lines.append(f"      note: {note}")
+        if self.out:
+            lines.append(f"figures and data in {self.out}")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def checkpoint_store(out_dir: Optional[Path], config: WeakOrderConfig, resume: bool = True):
+    """The checkpoint store of a Monte Carlo study writing to ``out_dir`` (``None`` otherwise).
+
+    Its pieces live in ``out_dir/.checkpoints/weak-order`` under a fingerprint of
+    the configuration and the gandyn version; ``resume=False`` starts afresh.
+    """
+    if out_dir is None or config.study.method != "monte-carlo":
+        return None
+    import shutil
+
+    from .. import __version__
+    from ..checkpoint import CheckpointStore
+
+    directory = Path(out_dir) / ".checkpoints" / "weak-order"
+    if not resume and directory.exists():
+        shutil.rmtree(directory)
+    return CheckpointStore(directory, {"config": config.model_dump(mode="json"),
+                                       "version": __version__})
+
+
+def _test_function(config: WeakOrderConfig, game):
+    from ..analysis.test_functions import make_test_function
+
+    try:
+        return make_test_function(config.study.test_function, game.d_theta, game.d_omega)
+    except ValueError as err:
+        raise ConfigError(f"config error: study.test_function: {err}") from None
+
+
+def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
+        progress: Optional[Callable[[str, int, int], None]] = None,
+        checkpoint=None) -> WeakOrderResult:
+    """Run a validated weak-order study.
+
+    Monte Carlo studies are split into one task per batch of runs (a scheme
+    or an SDE at one η), run by ``executor`` (in process by default); with a
+    :class:`gandyn.checkpoint.CheckpointStore` every finished task is saved
+    and reused when the study is started again.
+    """
+    study = config.study
+    game = config.game.build()
+    tf = _test_function(config, game)
+    comparisons = [Comparison(c.scheme, c.sde, c.covariance) for c in study.comparisons]
+    started = time.perf_counter()
+    if study.method == "exact":
+        results = exact_weak_error(config.game.spec(), comparisons, study.etas, study.horizon,
+                                   study.batch_size, tf)
+    else:
+        pieces = monte_carlo_pieces(
+            game, comparisons, study.etas, study.horizon, study.batch_size, tf,
+            paths=study.paths, seed=study.seed,
+            substeps=(lambda eta: study.substeps) if study.substeps else None,
+            richardson=study.richardson, integrator=study.integrator,
+            chunk_size=study.chunk_size, bound=study.divergence_bound)
+        tasks = [Task(p.id, lambda p=p: run_piece(p, study.paths, progress, checkpoint), p.label)
+                 for p in pieces]
+        statistics = dict(zip((t.id for t in tasks), default_executor(executor).map(tasks)))
+        results = monte_carlo_results(statistics, comparisons, study.etas, seed=study.seed,
+                                      test_function_name=study.test_function,
+                                      richardson=study.richardson)
+    monte_carlo = study.method == "monte-carlo"
+    return WeakOrderResult(
+        game=config.game.kind, method=study.method, test_function=study.test_function,
+        batch_size=study.batch_size, horizon=study.horizon,
+        paths=study.paths if monte_carlo else None, seed=study.seed if monte_carlo else None,
+        comparisons=results, elapsed_s=time.perf_counter() - started,
+        config=config.model_dump(mode="json", exclude_none=True),
+        resumed_pieces=len(checkpoint.loaded) if checkpoint is not None else None)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def plot_weak_order(result: dict):
+    """Log–log weak error against η, one series per comparison, with fitted slopes.
+
+    Monte Carlo errors carry their 95% intervals as error bars; a dashed
+    line of the fitted slope goes through each series' geometric mean.
+    ``result`` is :meth:`WeakOrderResult.to_json`.
+    """
+    fig = new_figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, which in zip(axes, ("final", "max")):
+        for i, c in enumerate(result["comparisons"]):
+            etas = np.asarray(c["etas"], dtype=float)
+            errs = np.asarray([np.nan if e is None else e for e in c[f"error_{which}"]], dtype=float)
+            color = f"C{i}"
+            order = c[f"order_{which}"]
+            label = (f"{c['scheme'].upper()} vs {c['sde']} ({c['covariance']}): slope "
+                     + ("n/a" if order is None else f"{order:.2f}"))
+            ci = c.get("error_final_ci") if which == "final" else None
+            if ci:
+                lo = np.array([e - (c_[0] if c_[0] is not None else 0) for e, c_ in zip(errs, ci)])
+                hi = np.array([c_[1] - e for e, c_ in zip(errs, ci)])
+                ax.errorbar(etas, errs, yerr=[np.clip(lo, 0, None), hi], fmt="o", color=color,
+                            capsize=3, label=label)
+            else:
+                ax.plot(etas, errs, "o", color=color, label=label)
+            good = np.isfinite(errs) & (errs > 0)
+            if order is not None and good.sum() >= 2:
+                x0 = np.exp(np.mean(np.log(etas[good])))
+                y0 = np.exp(np.mean(np.log(errs[good])))
+                xs = np.array([etas.min(), etas.max()])
+                ax.plot(xs, y0 * (xs / x0) ** order, "--", color=color, lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("learning rate η")
+        ax.set_title("error at the final time" if which == "final" else "max error over t = kη")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"|E f(SGA) − E f(SDE)|,  f = {result['test_function']}")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Weak error: {result['game']} ({result['method']}, B = {result['batch_size']}, "
+                 f"T = {result['horizon']})")
+    fig.tight_layout()
+    return fig
+
+
+def write_outputs(result: WeakOrderResult, out_dir: Path) -> list[str]:
+    """Write the figure (PNG, SVG), the errors as CSV and the whole result as JSON.
+
+    Sets ``result.out`` and ``result.files`` and returns the files.
+    """
+    out_dir = Path(out_dir)
+    files = save_figure(plot_weak_order(result.to_json()), out_dir, "weak_order")
+    header = ["scheme", "sde", "covariance", "eta", "error_final", "error_final_ci_low",
+              "error_final_ci_high", "error_max", "signed_error_final"]
+    files.append(str(write_csv(out_dir / "weak_order.csv", header,
+                               ([row[k] for k in header] for row in result.rows()))))
+    files.append(str(out_dir / "weak_order.json"))
+    result.out, result.files = str(out_dir), files
+    write_json(files[-1], result.to_json())
+    return files
