@@ -258,9 +258,14 @@ def _is_union_member(part) -> bool:
 
 
 def _model_at(model: type[BaseModel], loc: Sequence) -> Optional[type[BaseModel]]:
-    """The config model at ``loc`` inside ``model`` (for naming known keys), if one is found."""
+    """The config model at the raw pydantic location ``loc`` inside ``model``, if one is found.
+
+    A union member is picked by the tag that follows its field in ``loc``.
+    """
     current: Any = model
-    for part in loc:
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get(str(part))
@@ -268,6 +273,10 @@ def _model_at(model: type[BaseModel], loc: Sequence) -> Optional[type[BaseModel]
             return None
         candidates = [a for a in _flatten(field.annotation)
                       if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(candidates) > 1 and parts:
+            tag = parts.pop(0)
+            candidates = [c for c in candidates if "kind" in c.model_fields
+                          and tag in get_args(c.model_fields["kind"].annotation)]
         current = candidates[0] if len(candidates) == 1 else None
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
@@ -304,8 +313,10 @@ def format_validation_error(err: ValidationError, model: Optional[type[BaseModel
     ctx = first.get("ctx") or {}
     if kind == "extra_forbidden":
         name, parent = str(loc[-1]), loc[:-1]
-        known = list(_model_at(model, parent).model_fields) if model is not None and _model_at(
-            model, parent) is not None else []
+        raw_parent = [p for p in first["loc"][:-1] if not (isinstance(p, str) and (
+            "[" in p or p.startswith("function-")))]
+        found = _model_at(model, raw_parent) if model is not None else None
+        known = list(found.model_fields) if found is not None else []
         if not parent:
             if isinstance(value, dict):
                 return f"unknown section [{name}] (known: {_known(known)})"
