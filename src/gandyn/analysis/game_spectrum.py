@@ -125,13 +125,11 @@ def largest_stable_eta(game: Game, u_star, scheme: str, *, ratio: float = 1.0, e
 
 def plot_spectrum(eigenvalues, title: str = "spectrum of the update map"):
     """The eigenvalues in the complex plane with the unit circle (stability boundary)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..io import new_figure
 
     eig = np.asarray(eigenvalues)
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig = new_figure(figsize=(4, 4))
+    ax = fig.subplots()
     t = np.linspace(0, 2 * np.pi, 400)
     ax.plot(np.cos(t), np.sin(t), "k-", lw=0.8, label="|λ| = 1")
     inside = np.abs(eig) < 1

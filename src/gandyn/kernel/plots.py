@@ -9,13 +9,13 @@ __all__ = ["plot_phase", "plot_phase_comparison", "plot_convergence"]
 _MODE_COLOURS = {"a": "black", "b": "tab:blue", "c": "tab:green"}
 
 
-def _plt():
-    import matplotlib
+def _figure(rows: int, cols: int, **kwargs):
+    """A new ``Figure`` (not registered with pyplot) and its grid of axes."""
+    from ..io import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    subplot_kw = {k: kwargs.pop(k) for k in ("sharey", "squeeze") if k in kwargs}
+    fig = new_figure(**kwargs)
+    return fig, fig.subplots(rows, cols, **subplot_kw)
 
 
 def _extent(grid):
@@ -29,9 +29,9 @@ def plot_phase(grid: dict, title: str = ""):
     Rows of the grid are ``λ`` (vertical axis), columns ``σ`` (horizontal).
     """
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Rectangle
 
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), constrained_layout=True)
+    fig, axes = _figure(1, 3, figsize=(15, 4.4), constrained_layout=True)
     rho2 = grid["rho2"]
     unstable = rho2 >= 1.0
     ext = _extent(grid)
@@ -46,7 +46,7 @@ def plot_phase(grid: dict, title: str = ""):
     dom[unstable] = 3
     cmap = ListedColormap([_MODE_COLOURS["a"], _MODE_COLOURS["b"], _MODE_COLOURS["c"], "red"])
     axes[1].imshow(dom, cmap=cmap, vmin=-0.5, vmax=3.5, **kw)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in cmap.colors]
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in cmap.colors]
     axes[1].legend(handles, [r"$\rho_a$ dominates", r"$\rho_b$ dominates",
                              r"$\rho_c$ dominates", "unstable"], fontsize=7, loc="upper right")
     axes[1].set_title("dominant mode (modes counted: " + ", ".join(grid["modes"]) + ")")
@@ -70,8 +70,9 @@ def plot_phase(grid: dict, title: str = ""):
 
 def plot_phase_comparison(theory: dict, simulated: dict, title: str = ""):
     """Theoretical and simulated ``|ρ|²`` side by side on one colour scale."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), constrained_layout=True)
+    import matplotlib
+
+    fig, axes = _figure(1, 3, figsize=(15, 4.4), constrained_layout=True)
     ext = _extent(theory)
     kw = dict(origin="lower", extent=ext, aspect="auto", interpolation="nearest", cmap="viridis")
     vmin = float(np.nanmin([np.nanmin(theory["rho2"]), np.nanmin(simulated["rho2"])]))
@@ -90,7 +91,7 @@ def plot_phase_comparison(theory: dict, simulated: dict, title: str = ""):
     finite = np.abs(diff[np.isfinite(diff)])
     lim = float(np.percentile(finite, 99)) if finite.size else 1.0
     lim = lim or 1.0
-    cmap = plt.get_cmap("coolwarm").with_extremes(bad="0.35")
+    cmap = matplotlib.colormaps["coolwarm"].with_extremes(bad="0.35")
     im2 = axes[2].imshow(diff, vmin=-lim, vmax=lim, **{**kw, "cmap": cmap})
     fig.colorbar(im2, ax=axes[2], label="simulated − theory", extend="both")
     axes[2].set_title("difference (grey: unstable in theory)")
@@ -109,10 +110,9 @@ def plot_convergence(runs: list, title: str = ""):
     and ``predicted`` (the linearised map iterated from the same start);
     one panel per ``λ``, one colour per ``σ``.
     """
-    plt = _plt()
     lams = sorted({r["lam"] for r in runs}, reverse=True)
-    fig, axes = plt.subplots(1, len(lams), figsize=(4.6 * len(lams), 4), sharey=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = _figure(1, len(lams), figsize=(4.6 * len(lams), 4), sharey=True,
+                        constrained_layout=True, squeeze=False)
     sigmas = sorted({r["sigma"] for r in runs})
     for ax, lam in zip(axes[0], lams):
         for r in (r for r in runs if r["lam"] == lam):
