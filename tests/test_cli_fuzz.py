@@ -6,7 +6,7 @@ Every outcome must be exit 0, or exit 2 with exactly one line on stderr.
 import json
 import tomllib
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gandyn.cli import main
@@ -112,6 +112,7 @@ _NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
                                                   "--p-gen", "--n-gen", "--dim"]), _NUMBERS),
                        max_size=6),
        convention=st.sampled_from(["theorem", "paper-figure", "other"]))
+@example(values=[("--sigma", "1.3407807929942597e+154")], convention="theorem")  # σ² overflows
 def test_random_kernel_spectrum_arguments_never_crash(capsys, values, convention):
     args = ["kernel", "spectrum", "--json", "--convention", convention]
     for flag, value in values:

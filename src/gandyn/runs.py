@@ -6,6 +6,13 @@ A *run* is a Markov chain ``u_{t+1} = step(key_t, u_t)`` from a fixed start.
 squared deviations of chosen observables at the recording times, so memory
 does not grow with the number of steps or of runs.
 
+Accuracy: inside a chunk (on the device, in the state's dtype, often
+float32) the observables are accumulated as deviations from their value at
+the start ``u0``, by pairwise summation with a corrected two-pass scheme;
+chunks are combined on the host in float64. So the mean at step 0 is the
+observables at ``u0`` exactly, and a mean over many float32 values carries
+the rounding of the values themselves, not of a long float32 sum.
+
 Reproducibility: run ``r`` uses the key ``fold_in(key, r)`` and its step ``t``
 the key ``fold_in(fold_in(key, r), t)``, so results do not depend on the chunk
 size or on how runs are spread over devices.
@@ -38,7 +45,7 @@ class RunStatistics:
     """Streaming statistics of observables over runs at the recording times.
 
     ``mean[i, j]`` and ``variance[i, j]`` (unbiased, over runs) of observable
-    ``j`` at ``steps[i]``; ``count[i]`` runs still alive there and
+    ``j`` at ``steps[i]``, float64; ``count[i]`` runs still alive there and
     ``n_diverged[i] = n_runs − count[i]``.
     """
 
@@ -88,7 +95,15 @@ class RunStatistics:
 @eqx.filter_jit
 def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_every: int,
                bound: float, run_ids, key, n_runs):
-    """``(mean, m2, count)`` of the observables over one chunk of runs, at every record.
+    """Shifted moments of the observables over one chunk of runs, at every record.
+
+    Returns ``(shift, (mean, correction, m2, count))``: ``shift`` is the value
+    of the observables at the start (every run starts at ``u0``); per record,
+    ``mean`` is the chunk's mean deviation ``d = f(u) − shift`` over the live
+    runs, ``correction = Σ (d − mean)`` its rounding residual and
+    ``m2 = Σ (d − mean)²``, each a pairwise sum (see :func:`_moments`). The
+    host combines them in float64: the chunk's mean is
+    ``shift + mean + correction / count``.
 
     One module-level jitted function: ``step`` and ``observables`` are
     equinox modules or plain functions, so a repeated call with the same game
@@ -110,24 +125,73 @@ def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_
             return jnp.where(mask, u_new, u), alive_new
 
         u, alive = jax.lax.fori_loop(0, record_every, body, (u, alive))
-        return (keys, u, alive), _moments(observables, u, alive)
+        return (keys, u, alive), _moments(_observe(observables, u), alive, shift)
 
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(run_ids)
     u = jnp.broadcast_to(u0, (run_ids.shape[0],) + u0.shape)
     # Padding runs (ids past n_runs) start dead: they never enter the statistics.
     alive = run_ids < n_runs
-    first = _moments(observables, u, alive)
+    obs0 = _observe(observables, u)
+    # Every run starts at u0, so every row of obs0 is the same value: taking the
+    # shift from a row (not from a separate, possibly differently compiled call)
+    # makes the deviations at the first record exactly 0.
+    shift = jnp.where(jnp.isfinite(obs0[0]), obs0[0], jnp.zeros_like(obs0[0]))
+    first = _moments(obs0, alive, shift)
     _, rest = jax.lax.scan(one_record, (keys, u, alive), jnp.arange(n_records))
-    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    return shift, jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
 
 
-def _moments(observables, u, alive):
-    obs = jax.vmap(observables)(u)
-    w = alive.astype(obs.dtype)[:, None]
+def _observe(observables, u):
+    """``(chunk, n_obs)`` observables of a chunk of states (a scalar counts as one)."""
+    return jax.vmap(lambda v: jnp.reshape(observables(v), (-1,)))(u)
+
+
+def _pairwise_sum(x):
+    """``Σ_i x[i]`` over axis 0 by pairwise (tree) summation.
+
+    The rounding error grows like ``log2(n)·eps`` instead of the ``n·eps`` of
+    a running sum, which matters for float32 sums over thousands of runs.
+    """
+    n = x.shape[0]
+    if n == 0:
+        return jnp.zeros(x.shape[1:], x.dtype)
+    size = 1 << (n - 1).bit_length()
+    if size != n:
+        x = jnp.concatenate([x, jnp.zeros((size - n,) + x.shape[1:], x.dtype)])
+    while x.shape[0] > 1:
+        half = x.shape[0] // 2
+        x = x[:half] + x[half:]
+    return x[0]
+
+
+def _moments(obs, alive, shift):
+    """``(mean, correction, m2, count)`` of ``d = obs − shift`` over the live rows.
+
+    A corrected two-pass scheme (Chan, Golub & LeVeque 1983): ``mean`` is
+    ``Σ d / count``, ``correction = Σ (d − mean)`` (zero but for rounding) and
+    ``m2 = Σ (d − mean)²``, all pairwise sums over the live rows. The exact
+    mean and sum of squared deviations are then ``mean + correction/count``
+    and ``m2 − correction²/count``; the host forms them in float64.
+    """
+    live = alive[:, None]
     count = jnp.sum(alive)
-    mean = jnp.sum(obs * w, axis=0) / jnp.maximum(count, 1)
-    m2 = jnp.sum(jnp.where(w > 0, (obs - mean) ** 2, 0.0), axis=0)
-    return mean, m2, count
+    d = jnp.where(live, obs - shift, jnp.zeros_like(obs))
+    mean = _pairwise_sum(d) / jnp.maximum(count, 1).astype(obs.dtype)
+    r = jnp.where(live, d - mean, jnp.zeros_like(obs))
+    return mean, _pairwise_sum(r), _pairwise_sum(r * r), count
+
+
+def _chunk_statistics(steps, shift, moments, size) -> "RunStatistics":
+    """A :class:`RunStatistics` in float64 from the outputs of :func:`_run_chunk`."""
+    mean, correction, m2, count = (np.asarray(a) for a in moments)
+    count = count.astype(int)
+    n = np.maximum(count, 1)[:, None].astype(np.float64)
+    correction = correction.astype(np.float64)
+    mean = np.asarray(shift, dtype=np.float64)[None, :] + mean.astype(np.float64) + correction / n
+    m2 = np.maximum(m2.astype(np.float64) - correction**2 / n, 0.0)
+    mean = np.where(count[:, None] > 0, mean, 0.0)
+    variance = m2 / np.maximum(count - 1, 1)[:, None]
+    return RunStatistics(steps, mean, variance, count, size)
 
 
 def run_many(
@@ -148,7 +212,11 @@ def run_many(
     Args:
         step: ``step(key, u) -> u'`` for one run (it is vmapped here).
         u0: the common starting state.
-        observables: ``u -> (n_obs,)`` array of test-function values.
+        observables: ``u -> (n_obs,)`` array of test-function values (a scalar
+            is one observable; any other shape is flattened). Anything hashable
+            by value (a function, an equinox module, a
+            :class:`gandyn.analysis.QuadraticTestFunction`): equal observables
+            reuse the compilation.
         record_every: record statistics every this many steps (and at step 0);
             must divide ``n_steps``.
         chunk_size: runs simulated together; memory is ``O(chunk_size · dim)``.
@@ -176,12 +244,9 @@ def run_many(
         if len(devices) > 1:
             mesh = Mesh(np.array(devices), ("runs",))
             ids = jax.device_put(ids, NamedSharding(mesh, PartitionSpec("runs")))
-        mean, m2, count = _run_chunk(step, observables, u0, n_records, record_every, float(bound),
-                                     ids, key, jnp.asarray(n_runs))
-        count = np.asarray(count, dtype=int)
-        mean = np.asarray(mean, dtype=np.float64)
-        variance = np.asarray(m2, dtype=np.float64) / np.maximum(count - 1, 1)[:, None]
-        part = RunStatistics(steps, mean, variance, count, size)
+        shift, moments = _run_chunk(step, observables, u0, n_records, record_every,
+                                    float(bound), ids, key, jnp.asarray(n_runs))
+        part = _chunk_statistics(steps, shift, moments, size)
         total = part if total is None else total.merge(part)
         if progress is not None:
             progress(start + size)

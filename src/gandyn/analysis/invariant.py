@@ -13,9 +13,24 @@ and then ``steps`` more, accumulating per-chain batch means of the
 observables (memory ``O(paths × n_batches)``, not ``O(steps)``). Reported:
 the stationary mean with a 95% interval from the independent chains;
 the split-R̂ convergence diagnostic (between- against within-chain variance
-over the batch means: near 1 when the chains agree); an effective sample size
-from the batch means; and the rate of convergence fitted to how the
-cross-chain mean approaches its stationary value during burn-in.
+over the batch means: near 1 when the chains agree); a drift check; an
+effective sample size from the batch means; and the rate of convergence
+fitted to how the cross-chain mean approaches its stationary value during
+burn-in.
+
+Drift check. Every chain starts at the same ``u0``, so a slow approach to
+stationarity that all chains share moves the halves of every chain alike and
+is invisible to split-R̂. Per observable, the check takes each chain's mean
+over the second half of the window minus its mean over the first half; the
+chains are independent, so the cross-chain average ``drift`` of these
+differences has a t interval (``drift_ci``, 95%). Under stationarity the
+expected difference is 0; the verdict ``drift_significant`` rejects that at
+the family-wise level ``drift_alpha`` over all observables (Bonferroni:
+each observable at ``drift_alpha / n_obs``), so a stationary run is flagged
+with probability at most ``drift_alpha`` (5% by default; asymptotically in
+the number of chains). :attr:`StationaryEstimate.converged` needs every
+``R̂ < 1.05`` and no significant drift; :attr:`StationaryEstimate.failed_checks`
+names the checks that failed.
 """
 
 from __future__ import annotations
@@ -28,14 +43,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
+from scipy.stats import t as student_t
 
 from ..games.linear_quadratic import LinearQuadraticSpec
 from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
 
 __all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",
-           "StationaryEstimate", "stationary_estimate", "fit_rate"]
+           "StationaryEstimate", "stationary_estimate", "drift_check", "fit_rate"]
 
 Z95 = 1.959963984540054
+RHAT_THRESHOLD = 1.05
 
 
 def sga_step_matrices(spec: LinearQuadraticSpec, scheme: str, eta_theta: float, batch_size: int,
@@ -85,6 +102,15 @@ class StationaryEstimate:
     ``mean``, ``ci`` (95%), ``rhat`` and ``ess`` per observable;
     ``rate`` the fitted exponential rate of approach (per step; divide by
     η for per unit time), ``n_diverged`` the chains left out.
+
+    Drift check (see the module docstring), per observable: ``drift`` the
+    cross-chain mean of (second-half mean − first-half mean) of the window,
+    ``drift_ci`` its 95% t interval, ``drift_sd`` the drift in units of the
+    observable's stationary standard deviation, ``drift_significant`` whether
+    it differs from 0 at the family-wise level ``drift_alpha``. The verdicts
+    are the properties :attr:`converged`, :attr:`drifting` and
+    :attr:`failed_checks`; :meth:`diagnostics` gathers them in plain Python
+    types.
     """
 
     mean: np.ndarray
@@ -96,6 +122,86 @@ class StationaryEstimate:
     rate: Optional[float]
     burn_in_means: np.ndarray
     final_states: np.ndarray = None  # (n_chains, dim): one stationary sample per healthy chain
+    drift: np.ndarray = None
+    drift_ci: np.ndarray = None
+    drift_sd: np.ndarray = None
+    drift_significant: np.ndarray = None
+    drift_alpha: float = 0.05
+
+    @property
+    def drifting(self) -> bool:
+        """Whether some observable's cross-chain mean drifts over the window (or was not checked)."""
+        return self.drift_significant is None or bool(np.any(self.drift_significant))
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """The convergence checks that fail: ``"chains"`` (fewer than 2 healthy chains),
+        ``"rhat"`` (some split-R̂ ≥ 1.05 or undefined), ``"drift"`` (significant drift)."""
+        failed = []
+        if self.n_chains < 2:
+            failed.append("chains")
+        rhat = np.asarray(self.rhat, dtype=float)
+        if not (np.all(np.isfinite(rhat)) and np.all(rhat < RHAT_THRESHOLD)):
+            failed.append("rhat")
+        if self.drifting:
+            failed.append("drift")
+        return failed
+
+    @property
+    def converged(self) -> bool:
+        """Every split-R̂ below 1.05 and no significant drift of the cross-chain mean."""
+        return not self.failed_checks
+
+    def diagnostics(self) -> dict:
+        """The convergence verdict and its checks, in plain Python types (JSON-ready).
+
+        ``converged``, ``failed_checks``, ``rhat_max``, ``rhat_threshold`` and,
+        per observable, ``drift``, ``drift_ci``, ``drift_sd``,
+        ``drift_significant``, with ``drift_alpha`` (family-wise level).
+        """
+        def floats(x):
+            return None if x is None else np.asarray(x, dtype=float).tolist()
+
+        rhat = np.asarray(self.rhat, dtype=float)
+        return {"converged": self.converged, "failed_checks": self.failed_checks,
+                "rhat_max": float(np.max(rhat)) if rhat.size else float("nan"),
+                "rhat_threshold": RHAT_THRESHOLD,
+                "drift": floats(self.drift), "drift_ci": floats(self.drift_ci),
+                "drift_sd": floats(self.drift_sd),
+                "drift_significant": (None if self.drift_significant is None
+                                      else [bool(v) for v in self.drift_significant]),
+                "drift_alpha": float(self.drift_alpha)}
+
+
+def drift_check(batch_means: np.ndarray, alpha: float = 0.05, scale=None):
+    """The drift of the cross-chain mean between the halves of the window.
+
+    ``batch_means`` has shape ``(n_chains, n_batches, n_obs)`` (independent
+    chains). Returns ``(drift, ci, significant)``: per observable the mean
+    over chains of (mean of the second ``n_batches // 2`` batches − mean of
+    the first ``n_batches // 2``), its 95% t interval (``n_chains − 1``
+    degrees of freedom) and whether it differs from 0 at the family-wise
+    level ``alpha`` (a Bonferroni t test per observable). ``scale`` (per
+    observable, optional) only guards a zero spread: with no spread between
+    chains a difference counts as significant when it exceeds rounding,
+    ``1e-12·scale``.
+    """
+    bm = np.asarray(batch_means, dtype=float)
+    n_chains, n_batches, n_obs = bm.shape
+    half = n_batches // 2
+    if n_chains < 2 or half < 1:
+        nan = np.full(n_obs, np.nan)
+        return nan, np.stack([nan, nan], -1), np.zeros(n_obs, dtype=bool)
+    diff = bm[:, half:2 * half].mean(axis=1) - bm[:, :half].mean(axis=1)
+    drift = diff.mean(axis=0)
+    se = diff.std(axis=0, ddof=1) / math.sqrt(n_chains)
+    t95 = float(student_t.ppf(0.975, n_chains - 1))
+    ci = np.stack([drift - t95 * se, drift + t95 * se], axis=-1)
+    critical = float(student_t.ppf(1.0 - alpha / (2 * n_obs), n_chains - 1))
+    scale = np.abs(drift) if scale is None else np.asarray(scale, dtype=float)
+    tiny = 1e-12 * np.maximum(scale, np.abs(bm).max(axis=(0, 1)))
+    significant = np.where(se > 0, np.abs(drift) > critical * se, np.abs(drift) > tiny)
+    return drift, ci, significant
 
 
 def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
@@ -142,12 +248,18 @@ def stationary_estimate(
     chunk_size: int = 2048,
     bound: float = 1e6,
     rate_indices=None,
+    drift_alpha: float = 0.05,
 ) -> StationaryEstimate:
     """Long-run averages of ``observables`` under ``step`` (see module docstring).
 
     The rate is fitted to the observables ``rate_indices`` (default: all);
     pick first moments (the state itself) to get the slowest mode's rate.
+    ``drift_alpha`` is the family-wise false-alarm level of the drift check.
+    Read the verdict from ``converged`` and ``failed_checks`` (or
+    ``diagnostics()``) of the result.
     """
+    if not 0.0 < drift_alpha < 1.0:
+        raise ValueError(f"drift_alpha must lie in (0, 1), got {drift_alpha}")
     if burn_in < 0 or steps < n_batches or paths < 2 or n_batches < 2:
         raise ValueError("need burn_in >= 0, steps >= n_batches >= 2 and paths >= 2")
     u0 = jnp.asarray(u0)
@@ -173,7 +285,10 @@ def stationary_estimate(
     if n_chains < 2:
         nan = np.full(batch_means.shape[-1], np.nan)
         return StationaryEstimate(nan, np.stack([nan, nan], -1), nan, nan, n_chains,
-                                  int(paths - n_chains), None, np.zeros((0, len(nan))))
+                                  int(paths - n_chains), None, np.zeros((0, len(nan))),
+                                  drift=nan, drift_ci=np.stack([nan, nan], -1), drift_sd=nan,
+                                  drift_significant=np.zeros(len(nan), dtype=bool),
+                                  drift_alpha=drift_alpha)
     chain_means = bm.mean(axis=1)
     mean = chain_means.mean(axis=0)
     se = chain_means.std(axis=0, ddof=1) / math.sqrt(n_chains)
@@ -188,8 +303,12 @@ def stationary_estimate(
     floor = float(np.sqrt(np.sum(var_obs[idx]) / n_chains))
     rate = fit_rate(burn_means[:, idx], mean[idx], floor) if burn_in >= 4 else None
     final_states = np.concatenate(finals)[ok]
+    drift, drift_ci, drift_significant = drift_check(bm, drift_alpha, scale=np.abs(mean))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drift_sd = np.where(var_obs > 0, drift / np.sqrt(var_obs), np.nan)
     return StationaryEstimate(mean, ci, rhat, ess, n_chains, int(paths - n_chains), rate, burn_means,
-                              final_states)
+                              final_states, drift=drift, drift_ci=drift_ci, drift_sd=drift_sd,
+                              drift_significant=drift_significant, drift_alpha=drift_alpha)
 
 
 def _split_rhat(bm: np.ndarray) -> np.ndarray:

@@ -26,20 +26,51 @@ __all__ = ["QuadraticTestFunction", "make_test_function", "TEST_FUNCTION_HELP"]
 TEST_FUNCTION_HELP = "sq-norm, theta-sq-norm, omega-sq-norm, theta[i], omega[j], theta[i]*omega[j]"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class QuadraticTestFunction:
-    """``f(u) = uᵀQu + qᵀu + c`` on the joint state ``u = (θ, ω)``."""
+    """``f(u) = uᵀQu + qᵀu + c`` on the joint state ``u = (θ, ω)``.
+
+    ``Q`` and ``q`` are stored as read-only float64 copies, and two test
+    functions are equal (and hash equal) when their name, ``Q``, ``q`` and
+    ``c`` are: so one can be passed as the observables of
+    :func:`gandyn.sga.simulate_sga` or :func:`gandyn.sde.simulate_sde`
+    (compiled functions take it as a static argument), and a study built
+    again with an equal test function reuses the compilation.
+    """
 
     name: str
     Q: np.ndarray
     q: np.ndarray
     c: float = 0.0
 
+    def __post_init__(self):
+        Q = np.array(self.Q, dtype=np.float64)
+        q = np.array(self.q, dtype=np.float64).reshape(-1)
+        if Q.ndim != 2 or Q.shape != (q.size, q.size):
+            raise ValueError(f"Q must be a ({q.size}, {q.size}) matrix, got shape {Q.shape}")
+        Q.setflags(write=False)
+        q.setflags(write=False)
+        object.__setattr__(self, "Q", Q)
+        object.__setattr__(self, "q", q)
+        object.__setattr__(self, "c", float(self.c))
+
+    def _key(self):
+        return (self.name, self.Q.shape, self.Q.tobytes(), self.q.tobytes(), self.c)
+
+    def __eq__(self, other):
+        if not isinstance(other, QuadraticTestFunction):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
     def __call__(self, u):
+        """``f(u)``, a scalar."""
         return u @ jnp.asarray(self.Q) @ u + jnp.asarray(self.q) @ u + self.c
 
     def expectation(self, mean: np.ndarray, second_moment: np.ndarray) -> float:
-        """``E f(u)`` from ``E u`` and ``E u uᵀ`` (exact)."""
+        """``E f(u) = tr(Q E uuᵀ) + qᵀ E u + c`` from ``E u`` and ``E u uᵀ`` (exact)."""
         return float(np.trace(self.Q @ second_moment) + self.q @ mean + self.c)
 
 

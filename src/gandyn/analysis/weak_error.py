@@ -84,9 +84,19 @@ class Comparison:
         return order
 
 
-@dataclass
+@dataclass(repr=False)
 class ComparisonResult:
-    """Weak errors of one comparison over a grid of learning rates."""
+    """Weak errors of one comparison over a grid of learning rates.
+
+    Per ``η`` of ``etas``: ``error_final = |e(N)|``, ``signed_error_final =
+    e(N)``, ``error_max = max_{t≥1} |e(t)|`` and ``errors_over_time`` the whole
+    ``e(0), …, e(N)`` (``e(0) = 0`` exactly: both start at ``u0``); the
+    fitted slopes ``order_final`` and ``order_max`` (NaN with fewer than two
+    distinct ``η``). Monte Carlo results add 95% intervals, the integrator's
+    Richardson correction and divergence counts. Every number is a plain
+    Python ``float``; ``repr`` (and :meth:`summary`) is a short readable
+    digest, :meth:`to_json` the full record.
+    """
 
     scheme: str
     sde: str
@@ -111,11 +121,45 @@ class ComparisonResult:
     def to_json(self) -> dict:
         return jsonable(asdict(self))
 
+    def summary(self) -> str:
+        """One line: the comparison, ``η``, final errors (3 significant figures) and orders."""
+        covariance = f" [{self.covariance}]" if self.covariance else ""
+        parts = [f"{self.scheme} vs {self.sde}{covariance}", self.method,
+                 f"f={self.test_function}",
+                 "etas=[" + ", ".join(f"{float(x):.3g}" for x in self.etas) + "]",
+                 "error_final=[" + ", ".join(_sig3(x) for x in self.error_final) + "]",
+                 f"order_final={_sig3(self.order_final)}"
+                 + (f" (95% [{_sig3(self.order_final_ci[0])}, {_sig3(self.order_final_ci[1])}])"
+                    if self.order_final_ci else ""),
+                 f"order_max={_sig3(self.order_max)}",
+                 f"expected_order={self.expected_order}"]
+        if self.notes:
+            parts.append(f"{len(self.notes)} note{'s' if len(self.notes) > 1 else ''}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"ComparisonResult({self.summary()})"
+
+
+def _sig3(x) -> str:
+    """``x`` with 3 significant figures (``nan`` for NaN or ``None``)."""
+    if x is None:
+        return "nan"
+    return f"{float(x):.3g}"
+
+
+def _distinct(etas) -> int:
+    return len(np.unique(np.asarray(etas, dtype=float)))
+
 
 def fit_order(etas: Sequence[float], errors: Sequence[float]) -> float:
-    """Least-squares slope of ``log error`` on ``log η`` (NaN if any error is 0)."""
+    """Least-squares slope of ``log |error|`` on ``log η``.
+
+    NaN, without a warning, when an error is 0 or not finite or when there are
+    fewer than two distinct ``η`` (no slope to fit).
+    """
     e = np.abs(np.asarray(errors, dtype=float))
-    if len(e) < 2 or np.any(e <= 0) or not np.all(np.isfinite(e)):
+    if len(e) < 2 or _distinct(etas) < 2 or np.any(e <= 0) or not np.all(np.isfinite(e)):
         return float("nan")
     return float(np.polyfit(np.log(np.asarray(etas, dtype=float)), np.log(e), 1)[0])
 
@@ -124,8 +168,13 @@ def bootstrap_order(etas, errors, standard_errors, *, draws: int = 4000, seed: i
     """95% interval of the fitted order when each error is ``N(error, se²)``.
 
     The errors at different ``η`` come from independent runs, so they are
-    redrawn independently; the slope is refitted on ``log|error|``.
+    redrawn independently; the slope is refitted on ``log|error|``. Returns
+    ``[nan, nan]`` (no warning) with fewer than two distinct ``η`` or a
+    non-finite error or standard error.
     """
+    if (_distinct(etas) < 2 or not np.all(np.isfinite(np.asarray(errors, dtype=float)))
+            or not np.all(np.isfinite(np.asarray(standard_errors, dtype=float)))):
+        return [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
     errors = np.asarray(errors, dtype=float)
     ses = np.asarray(standard_errors, dtype=float)
@@ -170,16 +219,17 @@ def exact_weak_error(
             m2, s2 = sde_moments(spec, comp.sde, comp.covariance, eta, n, batch_size)
             e = np.array([test_fn.expectation(a, b) - test_fn.expectation(c, d)
                           for a, b, c, d in zip(m1, s1, m2, s2)])
-            finals.append(abs(e[-1]))
-            signed.append(e[-1])
-            maxes.append(np.max(np.abs(e[1:])))
+            finals.append(float(abs(e[-1])))
+            signed.append(float(e[-1]))
+            maxes.append(float(np.max(np.abs(e[1:]))))
             curves.append(e.tolist())
         results.append(ComparisonResult(
             scheme=comp.scheme, sde=comp.sde, covariance=comp.covariance, method="exact",
-            test_function=test_fn.name, etas=list(etas), error_final=finals, error_max=maxes,
-            signed_error_final=signed, order_final=fit_order(etas, finals),
+            test_function=test_fn.name, etas=[float(x) for x in etas], error_final=finals,
+            error_max=maxes, signed_error_final=signed, order_final=fit_order(etas, finals),
             order_max=fit_order(etas, maxes), expected_order=comp.expected_order,
-            errors_over_time=curves, notes=_notes(comp) + _order_notes(comp, fit_order(etas, maxes))))
+            errors_over_time=curves,
+            notes=_notes(comp) + _order_notes(comp, fit_order(etas, maxes)) + _grid_notes(etas)))
     return results
 
 
@@ -279,13 +329,16 @@ def monte_carlo_results(
             disc = statistics[sga_piece_id(comp.scheme, ei)]
             cont = statistics[sde_piece_id(ci, comp, ei)]
             e = disc.mean[:, 0] - cont.mean[:, 0]
+            # Both sides start at u0, so E f(u_0) = E f(U_0) = f(u0) exactly; what the two
+            # compiled observables give there can differ only by rounding. Subtract it.
+            e = e - e[0]
             se = np.sqrt(disc.standard_error[:, 0] ** 2 + cont.standard_error[:, 0] ** 2)
-            finals.append(abs(e[-1]))
-            signed.append(e[-1])
-            ses.append(se[-1])
-            maxes.append(np.max(np.abs(e[1:])))
-            curves.append(e.tolist())
-            integ.append(abs(cont.mean[-1, 1]))
+            finals.append(float(abs(e[-1])))
+            signed.append(float(e[-1]))
+            ses.append(float(se[-1]))
+            maxes.append(float(np.max(np.abs(e[1:]))))
+            curves.append([float(x) for x in e])
+            integ.append(float(abs(cont.mean[-1, 1])))
             diverged[f"{eta:g}"] = {"scheme": int(disc.n_diverged[-1]),
                                     "sde": int(cont.n_diverged[-1])}
         notes = _notes(comp)
@@ -300,11 +353,12 @@ def monte_carlo_results(
         n_div = sum(v["scheme"] + v["sde"] for v in diverged.values())
         if n_div:
             notes.append(f"{n_div} runs diverged and are excluded from the means (see n_diverged)")
+        notes += _grid_notes(etas)
         results.append(ComparisonResult(
             scheme=comp.scheme, sde=comp.sde, covariance=comp.covariance, method="monte-carlo",
-            test_function=test_function_name, etas=list(etas), error_final=finals,
+            test_function=test_function_name, etas=[float(x) for x in etas], error_final=finals,
             error_max=maxes, signed_error_final=signed,
-            error_final_ci=[[max(abs(e) - Z95 * s, 0.0), abs(e) + Z95 * s]
+            error_final_ci=[[float(max(abs(e) - Z95 * s, 0.0)), float(abs(e) + Z95 * s)]
                             for e, s in zip(signed, ses)],
             order_final=fit_order(etas, finals), order_max=fit_order(etas, maxes),
             order_final_ci=bootstrap_order(etas, signed, ses, seed=seed),
@@ -391,6 +445,13 @@ def _order_notes(comp: Comparison, order_max: float) -> list:
         return [f"the measured order exceeds the theorem's {expected}: the leading error term "
                 "vanishes for this game and test function (e.g. a rotation-invariant game with "
                 "f = sq-norm); try a coordinate or another test function"]
+    return []
+
+
+def _grid_notes(etas) -> list:
+    if _distinct(etas) < 2:
+        return ["a single learning rate: no order can be fitted (order_final and order_max "
+                "are NaN); give at least two etas"]
     return []
 
 

@@ -24,8 +24,9 @@ several targets, unequal masses and any number of points.
 the whole simulation state of :mod:`gandyn.kernel.dynamics` with a memory of
 ``L`` steps: the target weight ``A``, the points and their last ``L``
 positions. Its Jacobian at the equilibrium (``A = 1/λ``, every stored position
-at ``X̃*``) is never formed; the leading eigenvalues come from a restarted
-block Arnoldi method on Jacobian-vector products. The discriminator's memory
+at ``X̃*``) is never formed; the leading eigenvalues come from ARPACK's
+implicitly restarted Arnoldi method (``scipy.sparse.linalg.eigs``) on
+Jacobian-vector products. The discriminator's memory
 shows up as a ring of eigenvalues of modulus about ``|q|`` (the ``a`` mode
 spread over the history), and a generator eigenvalue ``ρ`` is reproduced up
 to about ``(|q|/|ρ|)^L``.
@@ -151,34 +152,46 @@ def truncated_map_spectrum(game: KernelGDA, x_star=None, *, sigma, lam, eta_d, e
                            k: int = 6, block: Optional[int] = None, power: int = 64,
                            krylov_blocks: int = 4, tol: float = 1e-9, max_restarts: int = 100,
                            seed: int = 0) -> np.ndarray:
-    """The ``k`` leading eigenvalues (with multiplicity) of the full update map.
+    """The ``k`` leading eigenvalues (with multiplicity) of the full update map, largest modulus first.
 
     The map is the simulation step of :mod:`gandyn.kernel.dynamics` on the state
     ``(A, x, x_{t−1}, …, x_{t−L})`` with ``L = memory`` (default: the steps after
     which ``q^L < 1e-32``), linearised at the equilibrium by ``jax.linearize``;
-    only Jacobian-vector products are used. The eigensolver is a restarted
-    block Arnoldi method: a block Krylov space of ``J^power`` (which pulls the
-    leading eigenvalues away from the rest) is built from ``block`` vectors,
-    ``J`` itself is projected onto it (Rayleigh–Ritz, so no ``power``-th root
-    is taken), and the leading Ritz vectors restart the next cycle until
-    ``‖J x − ρ x‖ < tol |ρ|`` for the ``k`` leading pairs. A block (default
-    ``k + 2``) sees repeated eigenvalues as often as they occur, which a
-    single-vector Arnoldi process cannot.
+    only Jacobian-vector products are used (one jitted JVP per matrix-vector
+    product). The eigensolver is ARPACK's implicitly restarted Arnoldi method
+    (``scipy.sparse.linalg.eigs``, ``which="LM"``) on the similarity-scaled
+    Jacobian ``S J S⁻¹`` (below), with a Krylov space of
+    ``ncv = max(block · krylov_blocks, 2k + 1)`` vectors (at most the state's
+    dimension), at most ``max_restarts`` restarts and relative accuracy ``tol``
+    of the Ritz values, from a start vector drawn with ``seed``. ``block``
+    (default ``k + 2``, at least ``k``) and ``krylov_blocks`` only size that
+    space; ``power`` is accepted for compatibility and unused.
 
     Cutting the memory at ``L`` steps moves an eigenvalue ``ρ`` of the
     untruncated dynamics by about ``(|q|/|ρ|)^L`` and adds a ring of ``L``
     eigenvalues of modulus ``|q|(1 + O(1/L))`` (the discriminator's memory:
     the ``a`` mode spread over the stored steps). So this route resolves the
     generator eigenvalues well outside ``|q|``; for those near or inside it
-    use :func:`linearised_spectrum`. Raises ``RuntimeError`` if the ``k``
-    leading pairs do not converge.
+    use :func:`linearised_spectrum`.
+
+    Raises ``ValueError`` unless ``1 ≤ k ≤ dim − 2`` (``dim = 1 + (L + 1)·N·d``,
+    ARPACK's limit), ``block ≥ k``, ``krylov_blocks ≥ 1`` and
+    ``max_restarts ≥ 1``; ``RuntimeError`` if the ``k`` leading pairs do not
+    converge.
     """
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
+
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if not (sigma > 0 and lam > 0 and eta_d > 0 and eta_g > 0):
         raise ValueError("sigma, lam, eta_d and eta_g must be positive")
-    if power < 1 or krylov_blocks < 1 or k < 1:
-        raise ValueError("k, power and krylov_blocks must be at least 1")
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if power < 1 or krylov_blocks < 1 or max_restarts < 1:
+        raise ValueError("power, krylov_blocks and max_restarts must be at least 1")
+    block = k + 2 if block is None else block
+    if block < k:
+        raise ValueError(f"block must be at least k = {k}, got {block}")
     q = 1.0 - lam * eta_d
     if memory is None:
         memory = 1 if q == 0 else (int(np.ceil(np.log(1e-32) / np.log(abs(q))))
@@ -187,45 +200,30 @@ def truncated_map_spectrum(game: KernelGDA, x_star=None, *, sigma, lam, eta_d, e
         x_star = jnp.broadcast_to(game.targets[0], (game.n_gen, game.dim))
     x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
     n, d = x_star.shape
+    dim = 1 + (memory + 1) * n * d
+    if k > dim - 2:
+        raise ValueError(f"k = {k} eigenvalues asked of a map of dimension {dim} "
+                         f"(1 + (memory + 1)·N·d with memory = {memory}): need k <= {dim - 2}")
     F = _full_map(game, sigma, lam, eta_d, eta_g, order, memory, n, d)
-    state = jnp.concatenate([jnp.array([1.0 / lam]), jnp.tile(x_star.reshape(-1), memory + 1)])
-    dim = state.shape[0]
-    block = k + 2 if block is None else block
-    if not k <= block and block * krylov_blocks < dim:
-        raise ValueError(f"need k <= block and block * krylov_blocks < {dim}")
+    state = jnp.concatenate([jnp.array([1.0 / lam], dtype=x_star.dtype),
+                             jnp.tile(x_star.reshape(-1), memory + 1)])
     _, raw_jvp = jax.linearize(F, state)
     # Similarity S J S⁻¹ with S = |q|^k on the k-th stored position: the memory is a
     # shift register whose eigenvalues rounding would move out to eps^{1/L}; scaled,
     # every entry is O(1) and its ring of eigenvalues stays at radius ≈ |q|.
-    scale = (jnp.concatenate([jnp.ones(1 + n * d), jnp.repeat(abs(q) ** jnp.arange(memory), n * d)])
-             if q else jnp.ones(dim))
-    J = jax.jit(jax.vmap(lambda v: scale * raw_jvp(v / scale), in_axes=1, out_axes=1))
-    J_power = jax.jit(lambda V: jax.lax.fori_loop(0, power, lambda _, W: J(W), V))
-
-    def orthonormal(V, against=None):
-        for _ in range(2):  # twice is enough (Kahan)
-            if against is not None:
-                V = V - against @ (against.T @ V)
-        Q, r, _ = np.linalg.svd(V, full_matrices=False)
-        return Q[:, r > 1e-12 * max(r[0], 1e-300)]
-
-    Y = orthonormal(np.random.default_rng(seed).standard_normal((dim, block)))
-    for _ in range(max_restarts):
-        basis = Y
-        V = Y
-        for _ in range(krylov_blocks - 1):
-            V = orthonormal(np.asarray(J_power(jnp.asarray(V))), basis)
-            if V.shape[1] == 0:
-                break
-            basis = np.hstack([basis, V])
-        JQ = np.asarray(J(jnp.asarray(basis)))
-        ritz, vecs = np.linalg.eig(basis.T @ JQ)
-        order_ = np.argsort(-np.abs(ritz), kind="stable")
-        ritz, vecs = ritz[order_], vecs[:, order_]
-        X = basis @ vecs[:, :k]
-        residual = np.linalg.norm(JQ @ vecs[:, :k] - X * ritz[:k], axis=0)
-        if np.all(residual <= tol * np.maximum(np.abs(ritz[:k]), 1e-300)):
-            return ritz[:k]
-        top = basis @ vecs[:, :block]
-        Y = orthonormal(np.hstack([top.real, top.imag]))[:, :max(block, 1)]
-    raise RuntimeError(f"the {k} leading eigenvalues did not converge in {max_restarts} restarts")
+    scale = (jnp.concatenate([jnp.ones(1 + n * d, dtype=state.dtype),
+                              jnp.repeat(abs(q) ** jnp.arange(memory, dtype=state.dtype), n * d)])
+             if q else jnp.ones(dim, dtype=state.dtype))
+    J = jax.jit(lambda v: scale * raw_jvp(v / scale))
+    dtype = np.dtype(state.dtype)
+    op = LinearOperator((dim, dim), dtype=dtype,
+                        matvec=lambda v: np.asarray(J(jnp.asarray(np.ravel(v), dtype=dtype))))
+    ncv = min(dim, max(block * krylov_blocks, 2 * k + 1))
+    v0 = np.random.default_rng(seed).standard_normal(dim).astype(dtype)
+    try:
+        values = eigs(op, k=k, which="LM", ncv=ncv, v0=v0, tol=tol, maxiter=max_restarts,
+                      return_eigenvectors=False)
+    except ArpackNoConvergence as err:
+        raise RuntimeError(f"the {k} leading eigenvalues did not converge in {max_restarts} "
+                           f"restarts ({len(err.eigenvalues)} did)") from None
+    return values[np.argsort(-np.abs(values), kind="stable")]

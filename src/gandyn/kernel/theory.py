@@ -57,10 +57,26 @@ __all__ = ["KernelParams", "Eigenvalue", "theorem1_coefficients", "theorem1_spec
 
 ORDERS = ("simultaneous", "d-first")
 
+#: Allowed range of each of σ, λ, η_d, η_g, p, p̃ (:class:`KernelParams`).
+PARAM_RANGE = (1e-12, 1e12)
+#: Largest allowed number of generated points ``N`` and dimension ``d``.
+COUNT_MAX = 10**6
+
 
 @dataclass(frozen=True)
 class KernelParams:
-    """The hyperparameters of one target region (Section II-E of the paper)."""
+    """The hyperparameters of one target region (Section II-E of the paper).
+
+    Validated on construction (``ValueError`` naming the parameter and its
+    range): ``sigma, lam, eta_d, eta_g, p, p_gen`` must lie in
+    ``PARAM_RANGE = [1e-12, 1e12]`` and ``n_gen, dim`` be integers in
+    ``[1, 10⁶]``. In these ranges σ² and 1/σ² neither overflow nor underflow,
+    ``μ = η_g/η_d`` lies in ``[1e-24, 1e24]``, ``|a|, |b|, c ≤ 1e90``,
+    ``c ≥ 1e-72`` and every product the spectrum needs (``η_d ν``,
+    ``η_d² c``, ``T²`` of the d-first pair, ``|ν|²``) is a finite float64, so
+    Theorem 1's numbers are computed without overflow. Values outside would
+    only give infinities, zeros or a spectrum of exact 1s.
+    """
 
     sigma: float
     lam: float
@@ -74,18 +90,27 @@ class KernelParams:
     def __post_init__(self):
         for name in ("sigma", "lam", "eta_d", "eta_g", "p", "p_gen"):
             value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value}")
+            ok = (isinstance(value, (int, float, np.integer, np.floating))
+                  and not isinstance(value, bool) and np.isfinite(value)
+                  and PARAM_RANGE[0] <= value <= PARAM_RANGE[1])
+            if not ok:
+                raise ValueError(f"{name} must lie in [{PARAM_RANGE[0]:g}, {PARAM_RANGE[1]:g}], "
+                                 f"got {value!r}")
         for name in ("n_gen", "dim"):
             value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+            ok = (isinstance(value, (int, float, np.integer, np.floating))
+                  and not isinstance(value, bool) and np.isfinite(value) and int(value) == value
+                  and 1 <= value <= COUNT_MAX)
+            if not ok:
+                raise ValueError(f"{name} must be an integer in [1, {COUNT_MAX}], got {value!r}")
+        # Inside these ranges |a|, |b|, c ≤ 1e90 and η_d·|ν| ≤ 1e102, so nothing below
+        # overflows; this guards the bound itself.
         with np.errstate(all="ignore"):
             coeffs = theorem1_coefficients(self.sigma, self.lam, self.eta_d, self.eta_g, self.p,
                                            self.p_gen, self.n_gen)
             scaled = [self.eta_d * float(v) for v in coeffs]
-            if not all(np.isfinite(v) and abs(v) < 1e150 for v in scaled + [float(c) for c in coeffs]):
-                raise ValueError("these parameters make a, b or c overflow; rescale them")
+        if not all(np.isfinite(v) and abs(v) < 1e150 for v in scaled + [float(c) for c in coeffs]):
+            raise ValueError("these parameters make a, b or c overflow; rescale them")
 
     @property
     def mu(self) -> float:
@@ -131,16 +156,47 @@ def pair_roots(a, b, c, eta_d, order: str = "simultaneous"):
     """
     a, b, c, eta_d = (np.asarray(v, dtype=float) for v in (a, b, c, eta_d))
     if order == "simultaneous":
-        m = 0.5 * (a + b)
-        root = np.sqrt((m * m - c).astype(complex))
-        return 1.0 - eta_d * (m + root), 1.0 - eta_d * (m - root)
+        nu_plus, nu_minus = _pair_nus(0.5 * (a + b), c)
+        return 1.0 - eta_d * nu_plus, 1.0 - eta_d * nu_minus
     if order == "d-first":
         T = 2.0 - eta_d * (a + b) - eta_d**2 * (c - a * b)
         D = (1.0 - eta_d * a) * (1.0 - eta_d * b)
-        root = np.sqrt((0.25 * T * T - D).astype(complex))
         # Pair ρ₊ with the simultaneous ρ₊ (the smaller real part) so labels agree as η → 0.
-        return 0.5 * T - root, 0.5 * T + root
+        large, small = _stable_roots(0.5 * T, D)  # roots of ρ² − Tρ + D
+        # As 0.5T ∓ √(T²/4 − D) (principal root): the larger root is "large" unless a real
+        # pair has T < 0.
+        swap = np.isreal(large) & (T < 0)
+        return np.where(swap, large, small), np.where(swap, small, large)
     raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+
+
+def _stable_roots(h, prod):
+    """Roots of ``x² − 2h x + prod`` as ``(h + sign(h)·r, prod / (h + sign(h)·r))``, ``r = √(h² − prod)``.
+
+    Elementwise and without cancellation: the root of larger modulus comes
+    from a sum of same-signed terms, the other from the product of the roots
+    (Vieta). A complex pair (``h² < prod``) is ``h ± i√(prod − h²)``, returned
+    as ``(h + r, h − r)``.
+    """
+    h, prod = np.broadcast_arrays(np.asarray(h, dtype=float), np.asarray(prod, dtype=float))
+    r = np.sqrt((h * h - prod).astype(complex))
+    real = r.imag == 0
+    sign = np.where(h >= 0, 1.0, -1.0)
+    large = np.where(real, h + sign * r.real, h + r)
+    safe = np.where(large != 0, large, 1.0)
+    small = np.where(real, np.where(large != 0, prod / safe, 0.0), h - r)
+    return large.astype(complex), small.astype(complex)
+
+
+def _pair_nus(m, c):
+    """``(ν₊, ν₋) = m ± √(m² − c)`` elementwise, computed without cancellation."""
+    large, small = _stable_roots(m, c)
+    m = np.asarray(m, dtype=float)
+    real = np.isreal(large)
+    # ν₊ = m + √(m² − c): the larger root when m ≥ 0, the smaller one when m < 0.
+    plus = np.where(real & (m < 0), small, large)
+    minus = np.where(real & (m < 0), large, small)
+    return plus, minus
 
 
 def theorem1_spectrum(params: KernelParams, order: str = "simultaneous",
@@ -176,7 +232,8 @@ def _nu_bound(nu: complex) -> float:
     """Largest ``η`` with ``|1 − η ν| < 1`` for all smaller ``η > 0`` (0 if none)."""
     if nu.real <= 0:
         return 0.0
-    return 2.0 * nu.real / abs(nu) ** 2
+    size = abs(nu)
+    return 2.0 * (nu.real / size) / size  # = 2 Re ν / |ν|², without squaring a tiny |ν|
 
 
 def eta_d_max(params: KernelParams, order: str = "simultaneous") -> float:
@@ -189,16 +246,22 @@ def eta_d_max(params: KernelParams, order: str = "simultaneous") -> float:
     a, b, c = (float(v) for v in theorem1_coefficients(
         params.sigma, params.lam, params.eta_d, params.eta_g, params.p, params.p_gen,
         params.n_gen))
-    m = 0.5 * (a + b)
-    root = np.sqrt(complex(m * m - c))
-    nus = [complex(a), m + root, m - root] + ([complex(b)] if params.n_gen >= 2 else [])
+    nu_plus, nu_minus = (complex(v) for v in _pair_nus(0.5 * (a + b), c))
+    nus = [complex(a), nu_plus, nu_minus] + ([complex(b)] if params.n_gen >= 2 else [])
     bound = min(_nu_bound(nu) for nu in nus)
     if order == "simultaneous" or bound == 0.0:
         return bound
 
     def radius(eta):
-        spec = theorem1_spectrum(_replace_eta(params, eta), order=order)
-        return rates(spec)["rho_joint"]
+        # a, b, c depend on μ only: the spectrum at another η_d with the same μ, directly
+        # (a KernelParams at a scanned η_d could leave the allowed ranges).
+        with np.errstate(all="ignore"):
+            plus, minus = pair_roots(a, b, c, eta, order)
+            moduli = [abs(1.0 - eta * a), abs(complex(plus)), abs(complex(minus))]
+            if params.n_gen >= 2:
+                moduli.append(abs(1.0 - eta * b))
+        rho = max(moduli)
+        return rho if np.isfinite(rho) else float("inf")
 
     # Scan outward for the first unstable step, then bisect; d-first is stable on
     # an interval starting at 0 whenever simultaneous is (they agree as η → 0).
