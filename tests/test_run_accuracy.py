@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from gandyn.analysis.test_functions import make_test_function
-from gandyn.analysis.weak_error import (Comparison, _AtLeast1d, _EstimateAndCorrection,
+from gandyn.sde.integrate import richardson_observables
+from gandyn.analysis.weak_error import (Comparison, _AtLeast1d, _WithZeroCorrection,
                                         bootstrap_order, fit_order, monte_carlo_weak_error)
 from gandyn.games import tanh_wgan
 from gandyn.runs import run_many
@@ -77,9 +78,11 @@ def test_quadratic_test_functions_are_equal_and_hash_by_value():
     assert a != make_test_function("theta-sq-norm", 1, 1)
     assert a != make_test_function("sq-norm", 2, 1)
     assert _AtLeast1d(a) == _AtLeast1d(b) and hash(_AtLeast1d(a)) == hash(_AtLeast1d(b))
-    ea, eb = _EstimateAndCorrection(_AtLeast1d(a), True), _EstimateAndCorrection(_AtLeast1d(b), True)
+    ea = richardson_observables(_AtLeast1d(a), with_correction=True)
+    eb = richardson_observables(_AtLeast1d(b), with_correction=True)
     assert ea == eb and hash(ea) == hash(eb)
-    assert ea != _EstimateAndCorrection(_AtLeast1d(a), False)
+    assert ea != richardson_observables(_AtLeast1d(a), with_correction=False)
+    assert _WithZeroCorrection(_AtLeast1d(a)) == _WithZeroCorrection(_AtLeast1d(b))
     with pytest.raises(ValueError):  # the stored arrays are read-only copies
         a.Q[0, 0] = 5.0
 

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["RunStatistics", "run_many"]
+__all__ = ["RunStatistics", "run_many", "freeze_diverged", "Z95"]
 
 Step = Callable[[jax.Array, jax.Array], jax.Array]
 Observables = Callable[[jax.Array], jax.Array]
@@ -92,6 +92,22 @@ class RunStatistics:
                              self.n_runs + other.n_runs)
 
 
+#: The two-sided 95% quantile of the standard normal: intervals are ``mean ± Z95 · se``.
+Z95 = 1.959963984540054
+
+
+def freeze_diverged(u, u_new, alive, bound):
+    """``(state, alive)`` after one step of one run: a run that diverges is frozen.
+
+    A run stays alive while its new state is finite and within the ball of
+    radius ``bound``; once it is not, it keeps its last healthy state and is
+    dead from then on (left out of every statistic, counted as diverged).
+    """
+    flat = u_new.reshape(-1)
+    ok = alive & jnp.all(jnp.isfinite(flat)) & (jnp.linalg.norm(flat) <= bound)
+    return jnp.where(ok, u_new, u), ok
+
+
 @eqx.filter_jit
 def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_every: int,
                bound: float, run_ids, key, n_runs):
@@ -118,11 +134,7 @@ def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_
             t = t_record * record_every + i
             step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
             u_new = jax.vmap(step)(step_keys, u)
-            flat = u_new.reshape(u_new.shape[0], -1)
-            ok = jnp.all(jnp.isfinite(flat), axis=1) & (jnp.linalg.norm(flat, axis=1) <= bound)
-            alive_new = alive & ok
-            mask = alive_new.reshape((-1,) + (1,) * (u.ndim - 1))
-            return jnp.where(mask, u_new, u), alive_new
+            return jax.vmap(freeze_diverged, in_axes=(0, 0, 0, None))(u, u_new, alive, bound)
 
         u, alive = jax.lax.fori_loop(0, record_every, body, (u, alive))
         return (keys, u, alive), _moments(_observe(observables, u), alive, shift)

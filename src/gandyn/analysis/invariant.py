@@ -46,12 +46,12 @@ from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
 from scipy.stats import t as student_t
 
 from ..games.linear_quadratic import LinearQuadraticSpec
+from ..runs import Z95, freeze_diverged
 from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
 
 __all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",
            "StationaryEstimate", "stationary_estimate", "drift_check", "fit_rate"]
 
-Z95 = 1.959963984540054
 RHAT_THRESHOLD = 1.05
 
 
@@ -210,9 +210,7 @@ def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
     def one_chain(key):
         def advance(carry, t):
             u, alive = carry
-            new = step(jax.random.fold_in(key, t), u)
-            ok = alive & jnp.all(jnp.isfinite(new)) & (jnp.linalg.norm(new) <= bound)
-            return (jnp.where(ok, new, u), ok), None
+            return freeze_diverged(u, step(jax.random.fold_in(key, t), u), alive, bound), None
 
         def burn_record(carry, t):
             carry, _ = advance(carry, t)

@@ -42,8 +42,8 @@ from ..games.base import Game
 from ..io import jsonable
 from ..games.linear_quadratic import LinearQuadraticSpec
 from ..sde.coefficients import COVARIANCES, SDE_TARGET, default_covariance, make_sde
-from ..sde.integrate import simulate_sde
-from ..runs import RunStatistics
+from ..sde.integrate import richardson_observables, simulate_sde
+from ..runs import Z95, RunStatistics
 from ..sga import SCHEMES, SGAConfig, simulate_sga
 from .lq_exact import sde_moments, sga_moments
 from .test_functions import QuadraticTestFunction
@@ -52,7 +52,6 @@ __all__ = ["Comparison", "ComparisonResult", "fit_order", "bootstrap_order",
            "exact_weak_error", "monte_carlo_weak_error", "monte_carlo_pieces",
            "monte_carlo_results", "run_piece", "StatisticsPiece", "default_substeps"]
 
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -414,17 +413,13 @@ def run_piece(piece: StatisticsPiece, paths: int, progress=None, checkpoint=None
         piece.id, lambda: piece.compute(report).to_arrays()))
 
 
-class _EstimateAndCorrection(eqx.Module):
-    """Observables ``[E f estimate, integrator correction]`` of an SDE state."""
+class _WithZeroCorrection(eqx.Module):
+    """``[f(u), 0]``: an SDE solved without Richardson has no correction column."""
 
     f: Callable = eqx.field(static=True)
-    richardson: bool = eqx.field(static=True)
 
-    def __call__(self, state):
-        if not self.richardson:
-            return jnp.concatenate([self.f(state), jnp.zeros(1)])
-        fine, coarse = self.f(state[0]), self.f(state[1])
-        return jnp.concatenate([2.0 * fine - coarse, fine - coarse])
+    def __call__(self, u):
+        return jnp.concatenate([self.f(u), jnp.zeros(1)])
 
 
 def _sde_statistics(sde, n, paths, key, f, substeps, richardson, integrator, **run_options):
@@ -432,9 +427,11 @@ def _sde_statistics(sde, n, paths, key, f, substeps, richardson, integrator, **r
 
     With Richardson extrapolation the estimate is ``2 f(fine) − f(coarse)`` and
     the correction ``f(fine) − f(coarse)`` estimates the fine solution's own
-    Euler–Maruyama error; without it the correction column is 0.
+    integrator error (:func:`gandyn.sde.integrate.richardson_observables`);
+    without it the correction column is 0.
     """
-    obs = _EstimateAndCorrection(f, richardson)
+    obs = (richardson_observables(f, with_correction=True) if richardson
+           else _WithZeroCorrection(f))
     return simulate_sde(sde, n, paths, key, obs, substeps=substeps, richardson=richardson,
                         integrator=integrator, raw_observables=True, **run_options)
 

@@ -5,7 +5,7 @@
 * :mod:`~gandyn.kernel.dynamics`: exact simulation of eq. (5), both update orders, sweeps;
 * :mod:`~gandyn.kernel.theory`: Theorem 1, Corollary 1, Proposition 2, the largest stable η_d;
 * :mod:`~gandyn.kernel.linearised`: the same spectrum by autodiff (any kernel) and by
-  block Arnoldi on the full update map;
+  ARPACK on the full update map;
 * :mod:`~gandyn.kernel.rates`: convergence rates of oscillating decays;
 * :mod:`~gandyn.kernel.study` and :mod:`~gandyn.kernel.plots`: Figures 2 and 3.
 """

@@ -280,7 +280,11 @@ def _run_invariant(ctx: SectionContext) -> SectionOutput:
     if diagnostics.get("n_diverged"):
         warnings.append(f"{diagnostics['n_diverged']} of {result['paths']} chains diverged")
     if diagnostics and not diagnostics.get("converged", True):
-        warnings.append(f"chains not converged (R-hat max {_g(diagnostics['rhat_max'])})")
+        failed = ", ".join(diagnostics.get("failed_checks", [])) or "R-hat"
+        warnings.append(f"chains not converged (failed: {failed}; R-hat max "
+                        f"{_g(diagnostics['rhat_max'])}"
+                        + (f"; drifting: {', '.join(diagnostics['drifting'])}"
+                           if diagnostics.get("drifting") else "") + ")")
     summary = _invariant_summary(result)
     return SectionOutput(
         summary=summary,

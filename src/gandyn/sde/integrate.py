@@ -108,14 +108,22 @@ def make_sde_step(sde: SDE, substeps: int = 8, richardson: bool = False,
 
 class _Extrapolated(eqx.Module):
     observables: Callable = eqx.field(static=True)
+    with_correction: bool = eqx.field(static=True, default=False)
 
     def __call__(self, state):
-        return 2.0 * self.observables(state[0]) - self.observables(state[1])
+        fine, coarse = self.observables(state[0]), self.observables(state[1])
+        estimate = 2.0 * fine - coarse
+        return jnp.concatenate([estimate, fine - coarse]) if self.with_correction else estimate
 
 
-def richardson_observables(observables: Callable[[jax.Array], jax.Array]):
-    """``state -> 2 f(fine) − f(coarse)`` for a stacked ``(fine, coarse)`` state."""
-    return _Extrapolated(observables)
+def richardson_observables(observables: Callable[[jax.Array], jax.Array],
+                           with_correction: bool = False):
+    """``state -> 2 f(fine) − f(coarse)`` for a stacked ``(fine, coarse)`` state.
+
+    With ``with_correction`` the correction ``f(fine) − f(coarse)`` follows the
+    estimate: it estimates the fine solution's own integrator error.
+    """
+    return _Extrapolated(observables, with_correction)
 
 
 def simulate_sde(

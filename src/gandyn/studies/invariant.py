@@ -139,6 +139,10 @@ class InvariantResult(StudyResult):
             d = self.diagnostics
             lines.append(f"  R-hat max {d['rhat_max']:.3f}, ESS min {d['ess_min']:.0f}, "
                          f"{d['n_diverged']} of {self.paths} chains diverged")
+            verdict = "yes" if d["converged"] else "no (failed: " + ", ".join(
+                d["failed_checks"]) + ")"
+            lines.append(f"  converged: {verdict}" + (
+                f"; drifting: {', '.join(d['drifting'])}" if d["drifting"] else ""))
         if self.generated:
             g = self.generated
             lines.append(f"  generated distribution: mean {np.round(g['mean'], 4).tolist()} "
@@ -252,14 +256,23 @@ def _run(config: InvariantConfig) -> InvariantResult:
         rate=None if est.rate is None else est.rate / st.eta,
         stationary_mean=est.mean[state].tolist(), stationary_mean_ci=est.ci[state].tolist(),
         mean_sq_norm=float(means["sq_norm"]), mean_sq_norm_ci=cis["sq_norm"].tolist(),
-        diagnostics={"rhat_max": float(np.nanmax(est.rhat)), "ess_min": float(np.nanmin(est.ess)),
-                     "n_chains": est.n_chains, "n_diverged": est.n_diverged,
-                     "converged": bool(np.nanmax(est.rhat) < 1.05)},
+        diagnostics=_diagnostics(est, names),
         paths=st.paths, burn_in=st.burn_in, steps=st.steps, seed=st.seed,
         marginals=_marginals(est.final_states, game.d_theta),
         generated=(_generated_summary(config.game, est.final_states, game.d_theta)
                    if hasattr(config.game, "generator") else None),
         elapsed_s=time.perf_counter() - started)
+
+
+def _diagnostics(est, names) -> dict:
+    """R̂, ESS and the verdict: converged needs every R̂ < 1.05 and no drift between halves."""
+    checks = est.diagnostics()
+    significant = checks["drift_significant"] or []
+    return {"rhat_max": float(np.nanmax(est.rhat)), "ess_min": float(np.nanmin(est.ess)),
+            "n_chains": est.n_chains, "n_diverged": est.n_diverged,
+            "converged": checks["converged"], "failed_checks": checks["failed_checks"],
+            "drifting": [n for n, flag in zip(names, significant) if flag],
+            "drift_alpha": checks["drift_alpha"]}
 
 
 def _marginals(states: np.ndarray, d_theta: int) -> dict:
