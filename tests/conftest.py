@@ -1,6 +1,16 @@
+import os
+
 import jax
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property-based tests: derandomized in CI (CI=true), so a run there is reproducible and cannot
+# be flaky; locally the random profile keeps exploring. Every failure either profile ever found
+# stays in the tests as an explicit @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev")
 
 # Checks against exact values run in float64.
 jax.config.update("jax_enable_x64", True)

@@ -135,3 +135,29 @@ def test_public_namespace_reaches_the_subpackages():
         assert getattr(gandyn, name).__name__ == f"gandyn.{name}"
     assert gandyn.make_sde.__module__.startswith("gandyn.sde")
     assert gandyn.studies.weak_order.run.__module__ == "gandyn.studies.weak_order"
+
+
+def test_every_option_has_a_help_line_naming_its_default():
+    import argparse
+
+    from gandyn.cli import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    missing = []
+    for parser in parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            name = f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
+            if not action.help:
+                missing.append(f"{name}: no help")
+            elif action.option_strings and action.default not in (None, False) \
+                    and "default" not in action.help:
+                missing.append(f"{name}: default {action.default!r} not named")
+    assert not missing, "\n".join(missing)

@@ -219,3 +219,20 @@ def test_example_report_config_validates():
     config, _ = load_report_config(str(EXAMPLES / "report_quick.toml"))
     assert config.report.quick and config.report.sections == ["invariant", "kernel", "train"]
     assert Path(config.invariant.config) == EXAMPLES / "invariant_lq.toml"
+
+
+def test_a_report_cleans_only_what_it_owns(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "weak_order").mkdir(parents=True)
+    (out / "weak_order" / "stale.png").write_text("from an earlier report")
+    (out / "kernel" / "spectrum").mkdir(parents=True)
+    (out / "kernel" / "old-part.png").write_text("from an earlier kernel section")
+    (out / "notes.txt").write_text("the user's own file")
+    config = tmp_path / "report.toml"
+    config.write_text('[report]\nsections = ["kernel"]\n[kernel]\nparts = ["spectrum"]\n')
+    assert main(["report", str(config), "--out", str(out), "--json", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert not (out / "weak_order").exists()                 # a section not in this report
+    assert not (out / "kernel" / "old-part.png").exists()    # stale output of a rerun section
+    assert (out / "kernel" / "spectrum" / "spectrum.png").is_file()
+    assert (out / "notes.txt").read_text() == "the user's own file"

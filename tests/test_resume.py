@@ -53,6 +53,7 @@ def test_sigkill_and_resume_gives_the_same_numbers(tmp_path):
     assert resumed.returncode == 0, err
     a, b = json.loads(out_ref), json.loads(out_resumed)
     assert b["resumed_pieces"] >= 3
+    assert f"resumed {b['resumed_pieces']} of 12 pieces from {out}/.checkpoints/weak-order" in err
     assert not list(out.glob(".*.tmp")) and not list(ckpt.glob(".*.tmp"))
     for ca, cb in zip(a["comparisons"], b["comparisons"]):
         assert ca["signed_error_final"] == cb["signed_error_final"]

@@ -41,6 +41,11 @@ def _main(args) -> int:
     checkpoint = weak_order.checkpoint_store(out, config, resume=not args.no_resume)
     with progress_of(args) as progress:
         result = weak_order.run(config, progress=progress, checkpoint=checkpoint)
+    if checkpoint is not None and checkpoint.loaded:
+        import sys
+
+        sys.stderr.write(f"resumed {len(checkpoint.loaded)} of {weak_order.n_pieces(config)} "
+                         f"pieces from {checkpoint.directory}\n")
     if out is not None:
         weak_order.write_outputs(result, out)
     emit(result, args.json)

@@ -178,6 +178,10 @@ def run_report(config: ReportConfig, out: Path, quick: bool, progress: bool, log
 
     names = config.report.sections
     store = CheckpointStore(out / ".checkpoints" / "report", {"store": "report sections"})
+    for other in SECTIONS:  # sections of an earlier report into this folder, not run now
+        if other not in names:
+            _clear_section(out / other, keep_checkpoints=False)
+            store.path(other, ".json").unlink(missing_ok=True)
     entries = []
     for i, name in enumerate(names, start=1):
         key = section_fingerprint(config, name, quick)
@@ -187,6 +191,7 @@ def run_report(config: ReportConfig, out: Path, quick: bool, progress: bool, log
             log(f"[{i}/{len(names)}] {name}: finished in an earlier run, loaded from "
                 f"{store.path(name, '.json')}")
         else:
+            _clear_section(out / name, keep_checkpoints=True)
             ctx = SectionContext(out_dir=out / name, settings=getattr(config, name),
                                  seed=config.report.seed, quick=quick, progress=progress,
                                  resume=resume)
@@ -197,6 +202,28 @@ def run_report(config: ReportConfig, out: Path, quick: bool, progress: bool, log
                 store.save_json(name, entry, key)
         entries.append(entry)
     return {"sections": entries}
+
+
+def _clear_section(folder: Path, keep_checkpoints: bool) -> None:
+    """Remove what a section wrote into ``folder`` before it is run again (or left out).
+
+    A report owns its ``report.*`` files and its section folders, nothing else in the output
+    folder. A section about to run keeps its ``.checkpoints`` (finished pieces of its study).
+    """
+    import shutil
+
+    if not folder.is_dir():
+        return
+    if not keep_checkpoints:
+        shutil.rmtree(folder)
+        return
+    for child in folder.iterdir():
+        if child.name == ".checkpoints":
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def write_report(report: dict, out: Path) -> None:

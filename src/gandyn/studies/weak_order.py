@@ -36,7 +36,7 @@ from .executor import Executor, Task, default_executor
 from .result import StudyResult
 
 __all__ = ["ComparisonConfig", "StudySettings", "WeakOrderConfig", "WeakOrderResult",
-           "DEFAULT_STUDY", "default_config", "checkpoint_store", "run", "write_outputs", "plot_weak_order"]
+           "DEFAULT_STUDY", "default_config", "checkpoint_store", "n_pieces", "run", "write_outputs", "plot_weak_order"]
 
 #: The built-in study of ``gandyn weak-order`` with no CONFIG.
 DEFAULT_STUDY: dict[str, Any] = {
@@ -199,6 +199,14 @@ def checkpoint_store(out_dir: Optional[Path], config: WeakOrderConfig, resume: b
         shutil.rmtree(directory)
     return CheckpointStore(directory, {"config": config.model_dump(mode="json"),
                                        "version": __version__})
+
+
+def n_pieces(config: WeakOrderConfig) -> int:
+    """How many independent batches of runs a Monte Carlo study has (SGA per scheme and η, SDE
+    per comparison and η)."""
+    etas = len(config.study.etas)
+    schemes = {c.scheme for c in config.study.comparisons}
+    return etas * (len(schemes) + len(config.study.comparisons))
 
 
 def _test_function(config: WeakOrderConfig, game):
