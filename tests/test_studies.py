@@ -240,3 +240,24 @@ print(jax.config.jax_enable_x64, matplotlib.get_backend(), r.fdr1["lhs"] == r.fd
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "template", "True"]
     assert (tmp_path / "weak_order.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["kernel", "convergence", "--lams", "1e300"], "lam must lie in"),
+    (["kernel", "simulate", "--steps", "100000000"], "--steps: must be less than or equal to"),
+    (["kernel", "phase", "--simulate", "10000000"], "--simulate"),
+    (["kernel", "spectrum", "--n-gen", "100000"], "--n-gen"),
+])
+def test_numeric_arguments_outside_their_meaningful_range_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.splitlines()) == 1
+
+
+def test_runs_too_long_to_finish_are_bad_input():
+    raw = load_toml(EXAMPLES / "linear_quadratic.toml")
+    raw["study"].update(horizon=1e6, etas=[1e-3, 1e-4])
+    with pytest.raises(ConfigError, match="at most 1e\\+07 steps per run"):
+        parse_config(weak_order.WeakOrderConfig, raw)
+    with pytest.raises(ConfigError, match="train.hidden"):
+        parse_config(train.TrainConfig, {"train": {"hidden": 10**6}})

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["build_html", "format_value", "flatten_summary"]
+__all__ = ["build_html", "format_value"]
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -42,6 +42,7 @@ pre { background: #f5f6f8; border: 1px solid #e0e3e8; padding: 0.8em; overflow-x
 .box-error { border-color: #c62828; background: #fdecec; }
 .box-warning { border-color: #d98b00; background: #fff5e0; }
 .box-note { border-color: #5a7bb5; background: #eef3fb; }
+.box-verdict { border-color: #2e7d32; background: #edf7ee; }
 .box p { margin: 0.2em 0; }
 """
 
@@ -70,7 +71,12 @@ SCRIPT = """
 
 
 def format_value(v: Any) -> str:
-    """A table cell: numbers to 4 significant digits, ``None`` as a dash."""
+    """A table cell: numbers to 3 significant digits, ``None`` as a dash.
+
+    Near 1 (a spectral radius at the stability boundary, an FDR ratio) more
+    digits mean something: a value within 0.5% of 1 keeps enough of them to
+    show how far from 1 it is.
+    """
     if v is None:
         return "—"
     if isinstance(v, bool):
@@ -80,26 +86,15 @@ def format_value(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return "∞" if v > 0 else ("−∞" if v < 0 else "NaN")
-        return f"{v:.4g}"
+        if v != 1.0 and abs(v - 1.0) < 5e-3:
+            digits = 3 - math.floor(math.log10(abs(v - 1.0)))
+            return f"{v:.{digits}f}"
+        return f"{v:.3g}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(format_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return ", ".join(f"{k} = {format_value(x)}" for k, x in v.items())
     return str(v)
-
-
-def flatten_summary(summary: dict, prefix: str = "") -> list[tuple[str, Any]]:
-    """``(path, value)`` rows of a nested summary; the path joins keys with `` / ``."""
-    rows = []
-    for key, value in summary.items():
-        path = f"{prefix} / {key}" if prefix else str(key)
-        nested = isinstance(value, dict) and (
-            len(value) > 2 or any(isinstance(v, dict) for v in value.values()))
-        if nested:
-            rows += flatten_summary(value, path)
-        else:
-            rows.append((path, value))
-    return rows
 
 
 def _e(text: Any) -> str:
@@ -154,12 +149,10 @@ def _section(root: Path, number: int, s: dict) -> str:
     if s["error"]:
         parts.append(_boxes("error", "This section failed:", [s["error"]]))
     parts.append(_boxes("warning", "Divergent runs and infinite scores:", s["warnings"]))
+    parts.append(_boxes("verdict", "What the numbers say:", s.get("verdicts", [])))
     parts.append(_boxes("note", "Notes:", s["notes"]))
     for fig in s["figures"]:
         parts.append(_figure(root, fig))
-    if s["summary"]:
-        parts.append("<h3>Key numbers</h3>")
-        parts.append(_table(["quantity", "value"], flatten_summary(s["summary"])))
     for t in s["tables"]:
         parts.append(f"<h3>{_e(t['title'])}</h3>")
         parts.append(_table(t["header"], t["rows"]))

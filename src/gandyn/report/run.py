@@ -108,7 +108,7 @@ def _run_section(spec, ctx, settings_text: str, log, index: int, total: int) -> 
         output = SectionOutput(summary={}, results={})
     entry["seconds"] = time.perf_counter() - started
     entry.update(summary=output.summary, headline=output.headline, warnings=output.warnings,
-                 notes=output.notes,
+                 notes=output.notes, verdicts=output.verdicts,
                  figures=output.figures if entry["status"] == "ok" else [],
                  tables=output.tables, commands=output.commands,
                  config_text=output.config_text, seeds=output.seeds,

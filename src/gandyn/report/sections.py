@@ -112,6 +112,7 @@ class SectionOutput:
     tables: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    verdicts: list = field(default_factory=list)  # one sentence each: what a number means
     seeds: Any = None
 
 
@@ -159,8 +160,10 @@ def _config_file(ctx: SectionContext, built_in: Callable[[], dict]) -> tuple[Pat
 
 
 def _g(value) -> str:
-    """A number for a headline: 4 significant digits (a dash for a missing value)."""
-    return "—" if value is None else f"{value:.4g}"
+    """A number for a headline: 3 significant digits (a dash for a missing value)."""
+    from .html import format_value
+
+    return format_value(value)
 
 
 def _relative(out_dir: Path, name: str) -> str:
@@ -203,6 +206,7 @@ def _run_weak_order(ctx: SectionContext) -> SectionOutput:
                 for label, o in orders.items() if o["n_diverged"]]
     headline = "; ".join(f"{label}: order {_g(o['order_final'])} (expected "
                          f"{o['expected_order']})" for label, o in orders.items())
+    verdicts = [_order_verdict(label, o) for label, o in orders.items()]
     return SectionOutput(
         summary={"game": result["game"], "method": result["method"], "paths": result["paths"],
                  "orders": orders},
@@ -216,8 +220,23 @@ def _run_weak_order(ctx: SectionContext) -> SectionOutput:
                              "(right), with 95% intervals and the fitted slopes (dashed)."}],
         tables=[_orders_table(comparisons), _errors_table(comparisons)],
         notes=[f"{_comparison_label(c)}: {n}" for c in comparisons for n in c["notes"]],
-        warnings=warnings,
+        warnings=warnings, verdicts=verdicts,
         seeds={"monte_carlo": result["seed"]})
+
+
+def _order_verdict(label: str, o: dict) -> str:
+    """One sentence: does the fitted order agree with the theorem's?"""
+    order, expected, ci = o["order_final"], o["expected_order"], o.get("order_final_ci")
+    if order is None:
+        return f"{label}: no order could be fitted (an error is zero or not finite)."
+    if ci and None not in ci:
+        inside = ci[0] <= expected <= ci[1]
+        return (f"{label}: fitted order {_g(order)}, 95% interval [{_g(ci[0])}, {_g(ci[1])}]: "
+                + ("consistent with" if inside else "the interval excludes")
+                + f" the theorem's order {expected}.")
+    close = abs(order - expected) < 0.15
+    return (f"{label}: exact order {_g(order)} against the theorem's {expected}: "
+            + ("they agree." if close else "they differ (see the notes)."))
 
 
 def _comparison_label(c: dict) -> str:
@@ -287,7 +306,7 @@ def _run_invariant(ctx: SectionContext) -> SectionOutput:
                            if diagnostics.get("drifting") else "") + ")")
     summary = _invariant_summary(result)
     return SectionOutput(
-        summary=summary,
+        summary=summary, verdicts=_invariant_verdicts(result),
         headline=_invariant_headline(summary),
         results={"invariant": result},
         commands=[_command(argv)],
@@ -301,6 +320,40 @@ def _run_invariant(ctx: SectionContext) -> SectionOutput:
 
 def _stationary_seed(config_text: str) -> int:
     return int(tomllib.loads(config_text).get("stationary", {}).get("seed", 0))
+
+
+CONDITION_MEANING = {
+    ("bounded", "holds"): "the drift and diffusion stop growing far out, as Theorem 6 assumes.",
+    ("bounded", "fails"): "the drift keeps growing with |u| (a linear-quadratic game's does), so "
+                          "Theorem 6's boundedness assumption is not met; this does not by itself "
+                          "rule out a stationary law (the exact one below exists).",
+    ("dissipativity", "holds"): "far from the origin the field points inwards, which keeps the "
+                                "iterates from escaping.",
+    ("dissipativity", "fails"): "the field does not point inwards on every large shell; weight "
+                                "decay (see weight_decay_needed) would restore it.",
+    ("ellipticity", "holds"): "the noise reaches every direction, so the stationary law is unique.",
+    ("ellipticity", "fails"): "the noise misses some direction; the stationary law need not be "
+                              "unique.",
+}
+
+
+def _invariant_verdicts(r: dict) -> list:
+    lines = [f"Theorem 6, {name}: {c['verdict']}; "
+             + CONDITION_MEANING.get((name, c["verdict"]), c.get("detail", ""))
+             for name, c in r["conditions"].items()]
+    if r["stationary"]:
+        lines.append("Stationary law: yes; the chain converges to one law "
+                     + (f"at rate {_g(r['rate'])} per unit time." if r.get("rate") else "."))
+    else:
+        lines.append("Stationary law: no; " + (r.get("note") or "the chains do not settle."))
+    for name in FDR_RELATIONS:
+        f = r.get(name)
+        if f and "gap_rhs_model_ci" not in f:
+            scale = max(abs(f["lhs"]), 1e-300)
+            lines.append(f"{name.upper()}: the model's right side matches the left to "
+                         f"{_g(abs(f['gap_rhs_model']) / scale)} (relative); the paper's "
+                         f"continuous form misses by {_g(abs(f['gap_rhs']) / scale)}.")
+    return lines
 
 
 def _invariant_headline(summary: dict) -> str:
@@ -365,6 +418,19 @@ def _run_kernel(ctx: SectionContext) -> SectionOutput:
         _kernel_convergence(ctx, out)
     out.config_text = "\n".join(out.commands) + "\n"
     out.headline = _kernel_headline(out.summary)
+    if "spectrum" in out.summary:
+        sp = out.summary["spectrum"]
+        out.verdicts.append(
+            f"Stable: {'yes' if sp['stable'] else 'no'}; the largest eigenvalue modulus of the "
+            f"linearised GDA map is {_g(sp['rho_joint'])} "
+            + ("< 1, so the iterates converge locally; the generated points at the rate "
+               f"{_g(sp['rho_generator'])} per step." if sp["stable"] else
+               "≥ 1, so small perturbations grow."))
+        out.verdicts.append(
+            f"Largest stable η_d: {_g(sp['eta_d_max'])} from the spectrum against "
+            f"{_g(sp['eta_d_max_corollary1'])} from Corollary 1"
+            + (": the corollary overstates it." if sp["eta_d_max_corollary1"] >
+               1.001 * sp["eta_d_max"] else "."))
     return out
 
 
@@ -499,7 +565,9 @@ def _run_train(ctx: SectionContext) -> SectionOutput:
         summary["fdr_drops"] = fdr["n_drops"]
     metric = next(iter(results[0]["final"]))
     headline = f"final {metric}: " + ", ".join(
-        f"{opt} {_g(v[metric])}" for opt, v in summary["final"].items())
+        f"{r['optimizer']} {_g(r['final'][metric]['mean'])}"
+        + (f" ({r['final'][metric]['n_infinite']} ∞)" if r["final"][metric]["n_infinite"] else "")
+        for r in results)
     return SectionOutput(
         summary=summary,
         headline=headline,
@@ -511,15 +579,38 @@ def _run_train(ctx: SectionContext) -> SectionOutput:
                              "(mean over seeds), one curve per optimiser. Constant-rate SGD and "
                              "the FDR schedule coincide until the schedule first lowers η."}],
         tables=[_train_table(results)],
-        warnings=_train_warnings(results),
+        warnings=_train_warnings(results), verdicts=_train_verdicts(result),
         seeds={"train": result["config"]["seeds"], "data": result["config"]["data_seed"]})
+
+
+def _train_verdicts(result: dict) -> list:
+    """What happened to the FDR schedule, in words, and why (from its logged statistic)."""
+    fdr = next((r for r in result["results"] if r["optimizer"] == "fdr"), None)
+    if fdr is None:
+        return []
+    eps = result["config"]["fdr_epsilon"]
+    ratios = ", ".join(_g(x) for x in fdr["fdr_last_ratio"])
+    if not any(fdr["n_drops"]):
+        line = (f"The FDR schedule never lowered η in any of the {len(fdr['seeds'])} seeds: its run "
+                "is then step for step the constant-rate SGD run (same seeds, same batches), so "
+                "the two curves coincide. Its test statistic (mean O_L / mean O_R over the last "
+                f"window) ended at {ratios}; it lowers η only when the ratio's interval lies "
+                f"inside 1 ± {eps:g}, that is once the iterates look stationary, which they did "
+                f"not within {result['steps']} steps.")
+        sgd = next((r for r in result["results"] if r["optimizer"] == "sgd"), None)
+        if sgd is not None and sgd["final_per_seed"] != fdr["final_per_seed"]:
+            line += " (Its scores differ from SGD's only by rounding.)"
+        return [line]
+    return [f"The FDR schedule lowered η {', '.join(str(d) for d in fdr['n_drops'])} times "
+            f"(per seed) and ended at η = {', '.join(_g(e) for e in fdr['final_eta'])}; its "
+            f"statistic ended at {ratios} (stationary when inside 1 ± {eps:g})."]
 
 
 def _train_table(results: list) -> dict:
     metrics = list(results[0]["final"])
     rows = []
     for r in results:
-        cells = [_mean_std(r["final"][m]) for m in metrics]
+        cells = [_mean_std(r["final"][m], len(r["seeds"])) for m in metrics]
         drops = ", ".join(str(d) for d in r["n_drops"]) if "n_drops" in r else "—"
         etas = ", ".join(f"{e:.3g}" for e in r["final_eta"])
         rows.append([r["optimizer"], *cells, etas, drops, r["diverged_seeds"]])
@@ -529,12 +620,13 @@ def _train_table(results: list) -> dict:
             "rows": rows}
 
 
-def _mean_std(v: dict) -> str:
-    """``mean ± std`` over seeds; the subcommand's JSON writes an infinite mean as null."""
+def _mean_std(v: dict, n: int) -> str:
+    """``mean ± std`` over the finite seeds, with the count of infinite ones (JSON: null = ∞)."""
     if v["mean"] is None:
-        return "∞"
-    text = f"{v['mean']:.3g} ± {_g(v['std'])}"
-    return text + (f" ({v['n_infinite']} seeds ∞)" if v["n_infinite"] else "")
+        return f"∞ (all {n} seeds)"
+    text = f"{v['mean']:.3g} ± {v['std']:.2g}"
+    return text + (f" ({v['n_infinite']} of {n} seeds ∞, mean over the others)"
+                   if v["n_infinite"] else f" ({n} seeds)")
 
 
 def _train_warnings(results: list) -> list:

@@ -98,10 +98,10 @@ class LinearQuadraticGame(StrictModel):
 
 class TanhWGANGame(StrictModel):
     kind: Literal["tanh-wgan"]
-    n_latent: int = Field(32, ge=1)
-    n_data: int = Field(32, ge=1)
-    d_z: int = Field(1, ge=1)
-    d_x: int = Field(1, ge=1)
+    n_latent: int = Field(32, ge=1, le=10**7)
+    n_data: int = Field(32, ge=1, le=10**7)
+    d_z: int = Field(1, ge=1, le=10**4)
+    d_x: int = Field(1, ge=1, le=10**4)
     theta_star: float = Field(1.5, allow_inf_nan=False)
     theta0: Union[float, Vector] = 0.5
     omega0: Union[float, Vector] = 0.5
@@ -128,12 +128,12 @@ class TanhWGANGame(StrictModel):
 class DiracGame(StrictModel):
     kind: Literal["dirac"]
     loss: Literal["vanilla", "non-saturating", "wgan"] = "vanilla"
-    dim: int = Field(1, ge=1)
+    dim: int = Field(1, ge=1, le=10**6)
     theta0: Union[float, Vector] = 1.0
     omega0: Union[float, Vector] = 1.0
     reg: float = Field(0.0, ge=0, allow_inf_nan=False)
     data_std: float = Field(0.0, ge=0, allow_inf_nan=False)
-    n_data: int = Field(16, ge=1)
+    n_data: int = Field(16, ge=1, le=10**7)
     seed: int = 0
 
     def build(self):
@@ -147,13 +147,13 @@ class MLPGANGame(StrictModel):
     kind: Literal["mlp-gan"]
     dataset: Literal["ring", "grid"] = "ring"
     setting: Literal["pacgan", "wgan-gp"] = "pacgan"
-    n_data: int = Field(256, ge=1)
+    n_data: int = Field(256, ge=1, le=10**7)
     data_seed: int = 0
     loss: Literal["vanilla", "non-saturating", "wgan", "wgan-gp"] = "vanilla"
-    latent_dim: int = Field(2, ge=1)
-    hidden: int = Field(16, ge=1)
-    depth: int = Field(2, ge=1)
-    n_latent: int = Field(256, ge=1)
+    latent_dim: int = Field(2, ge=1, le=10**4)
+    hidden: int = Field(16, ge=1, le=10**5)
+    depth: int = Field(2, ge=1, le=100)
+    n_latent: int = Field(256, ge=1, le=10**7)
     gp_weight: float = Field(10.0, ge=0, allow_inf_nan=False)
     weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
     seed: int = 0

@@ -35,15 +35,15 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 class StationaryConfig(StrictModel):
     scheme: StationaryModel
     eta: float = Field(gt=0, allow_inf_nan=False)
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1, le=10**7)
     method: Method = "exact"
     covariance: Optional[Covariance] = None
-    paths: int = Field(1000, ge=2)
-    burn_in: int = Field(500, ge=0)
-    steps: int = Field(2000, ge=2)
-    n_batches: int = Field(20, ge=2)
+    paths: int = Field(1000, ge=2, le=10**8)
+    burn_in: int = Field(500, ge=0, le=10**8)
+    steps: int = Field(2000, ge=2, le=10**8)
+    n_batches: int = Field(20, ge=2, le=10**5)
     seed: int = 0
-    substeps: int = Field(4, ge=1)
+    substeps: int = Field(4, ge=1, le=10_000)
     integrator: Integrator = "heun"
     divergence_bound: float = Field(1e6, gt=0)
 

@@ -42,8 +42,8 @@ class KernelGame(StrictModel):
     eta_g: PositiveFloat = 0.01
     p: PositiveFloat = 1.0
     p_gen: PositiveFloat = 0.8
-    n_gen: int = Field(1, ge=1)
-    dim: int = Field(1, ge=1)
+    n_gen: int = Field(1, ge=1, le=10**4)
+    dim: int = Field(1, ge=1, le=10**4)
     order: Order = "simultaneous"
 
     @model_validator(mode="after")
@@ -64,11 +64,11 @@ class SpectrumConfig(KernelGame):
 
 
 class SimulateConfig(KernelGame):
-    steps: int = Field(2000, ge=1)
-    offset: PositiveFloat = 1e-3
+    steps: int = Field(2000, ge=1, le=10**7)
+    offset: float = Field(1e-3, gt=0, le=1e6, allow_inf_nan=False)
     mode: Literal["random", "symmetric", "antisymmetric"] = "random"
     kernel: Literal["rbf", "rational_quadratic", "inverse_multiquadric"] = "rbf"
-    memory: Optional[int] = Field(None, ge=1)
+    memory: Optional[int] = Field(None, ge=1, le=10**7)
     seed: int = 0
     discriminator_start: DiscriminatorStart = "zero"
 
@@ -117,7 +117,7 @@ class PhaseConfig(KernelGame):
     lam_grid: GridRange = GridRange(lo=0.01, hi=1.0, count=400)
     convention: Convention = "theorem"
     quantity: Literal["joint", "generator"] = "joint"
-    simulate: Optional[int] = Field(None, ge=1)
+    simulate: Optional[int] = Field(None, ge=1, le=10**6)
     discriminator_start: DiscriminatorStart = "equilibrium"
 
     @model_validator(mode="after")
@@ -133,10 +133,19 @@ class ConvergenceConfig(StrictModel):
     eta_g: PositiveFloat = 0.01
     lams: list[PositiveFloat] = Field(default_factory=lambda: [1.0, 0.1, 0.01], min_length=1)
     sigmas: list[PositiveFloat] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
-    steps: int = Field(1000, ge=1)
-    offset: PositiveFloat = 0.1
+    steps: int = Field(1000, ge=1, le=10**7)
+    offset: float = Field(0.1, gt=0, le=1e6, allow_inf_nan=False)
     discriminator_start: DiscriminatorStart = "zero"
     order: Order = "simultaneous"
+
+    @model_validator(mode="after")
+    def _meaningful(self):
+        from ..kernel.theory import KernelParams
+
+        for lam in self.lams:  # the figure's runs: one point of mass 1 at a target of mass 1
+            for sigma in self.sigmas:
+                KernelParams(sigma, lam, self.eta_d, self.eta_g, 1.0, 1.0, 1, 1)
+        return self
 
 
 @dataclass(repr=False)

@@ -61,26 +61,26 @@ class TrainSettings(StrictModel):
     loss: GANLoss = "vanilla"
     optimizers: list[Optimizer] = Field(default_factory=lambda: list(OPTIMIZERS), min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    steps: int = Field(4000, ge=1)
-    n_evals: int = Field(8, ge=1)
-    batch_size: int = Field(64, ge=1)
+    steps: int = Field(4000, ge=1, le=10**8)
+    n_evals: int = Field(8, ge=1, le=10**4)
+    batch_size: int = Field(64, ge=1, le=10**6)
     eta: float = Field(0.05, gt=0, allow_inf_nan=False)
     adam_lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
-    decay_every: int = Field(1000, ge=1)
+    decay_every: int = Field(1000, ge=1, le=10**8)
     decay_factor: float = Field(0.5, gt=0, le=1)
     fdr_epsilon: float = Field(0.1, gt=0, allow_inf_nan=False)
     fdr_delta: float = Field(0.5, gt=0, lt=1)
-    fdr_test_interval: int = Field(100, ge=1)
-    fdr_min_samples: int = Field(400, ge=20)
+    fdr_test_interval: int = Field(100, ge=1, le=10**8)
+    fdr_min_samples: int = Field(400, ge=20, le=10**8)
     weight_decay: float = Field(1e-3, ge=0, allow_inf_nan=False)
     gp_weight: float = Field(10.0, ge=0, allow_inf_nan=False)
-    latent_dim: int = Field(2, ge=1)
-    hidden: int = Field(64, ge=1)
-    depth: int = Field(2, ge=1)
-    n_data: int = Field(2048, ge=2)
-    n_latent: int = Field(2048, ge=1)
+    latent_dim: int = Field(2, ge=1, le=10**4)
+    hidden: int = Field(64, ge=1, le=10**5)
+    depth: int = Field(2, ge=1, le=100)
+    n_data: int = Field(2048, ge=2, le=10**7)
+    n_latent: int = Field(2048, ge=1, le=10**7)
     data_seed: int = 0
-    eval_samples: int = Field(2000, ge=10)
+    eval_samples: int = Field(2000, ge=10, le=10**7)
 
     @model_validator(mode="after")
     def _checks(self):
@@ -295,17 +295,21 @@ def run(config: TrainConfig, *, executor: Optional[Executor] = None,
 
 
 def results_table(result: dict) -> str:
-    """A Markdown table of the final scores (mean ± std over seeds)."""
+    """A Markdown table of the final scores: mean ± std over the finite seeds, and their count."""
     metrics = [k for k in result["results"][0]["final"]]
     lines = ["| optimizer | " + " | ".join(metrics) + " | final η |",
              "|---|" + "---|" * (len(metrics) + 1)]
     for r in result["results"]:
         cells = []
+        n = len(r["seeds"])
         for m in metrics:
             v = r["final"][m]
-            text = "∞" if not math.isfinite(v["mean"]) else f"{v['mean']:.3g} ± {v['std']:.2g}"
-            if v["n_infinite"] and math.isfinite(v["mean"]):
-                text += f" ({v['n_infinite']} seeds ∞)"
+            mean = v["mean"]
+            if mean is None or not math.isfinite(mean):
+                text = f"∞ (all {n} seeds)"
+            else:
+                text = f"{mean:.3g} ± {v['std']:.2g}" + (
+                    f" ({v['n_infinite']} of {n} seeds ∞)" if v["n_infinite"] else f" ({n} seeds)")
             cells.append(text)
         etas = ", ".join(f"{e:.3g}" for e in r["final_eta"])
         lines.append(f"| {r['optimizer']} | " + " | ".join(cells) + f" | {etas} |")
@@ -313,25 +317,46 @@ def results_table(result: dict) -> str:
 
 
 def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
-    """Metric curves over training, one panel per metric, mean over seeds per optimiser."""
+    """Metric curves over training, one panel per metric, mean over the finite seeds per optimiser.
+
+    Each optimiser has its own line style and marker, drawn in order with
+    shrinking width, so curves that coincide (the FDR schedule before it
+    first lowers η is constant-rate SGD) stay visible one over the other.
+    Points where some seeds are infinite are ringed; the legend says so.
+    """
     metrics = [k for k in result["results"][0]["final"]]
-    fig = new_figure(figsize=(3.2 * len(metrics), 3))
+    fig = new_figure(figsize=(3.2 * len(metrics), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
-    for r in result["results"]:
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
+    any_infinite = False
+    for i, r in enumerate(result["results"]):
         steps = [c["step"] for c in r["curve"]]
+        line, marker = styles[i % len(styles)]
         for ax, m in zip(axes, metrics):
-            vals = np.array([[s[m] for s in c["per_seed"]] for c in r["curve"]], dtype=float)
-            vals[~np.isfinite(vals)] = np.nan
+            vals = np.array([[np.nan if s[m] is None else s[m] for s in c["per_seed"]]
+                             for c in r["curve"]], dtype=float)
+            infinite = ~np.isfinite(vals)
+            vals[infinite] = np.nan
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all seeds infinite at a point
-                ax.plot(steps, np.nanmean(vals, axis=1), label=r["optimizer"])
+                mean = np.nanmean(vals, axis=1)
+            ax.plot(steps, mean, ls=line, marker=marker, ms=7 - 1.5 * i, lw=2.4 - 0.5 * i,
+                    color=f"C{i}", label=r["optimizer"], zorder=2 + i)
+            some = infinite.any(axis=1)
+            if some.any():
+                any_infinite = True
+                ax.plot(np.asarray(steps)[some], np.nan_to_num(mean[some]), "o", ms=12,
+                        mfc="none", color=f"C{i}", zorder=2 + i)
     for ax, m in zip(axes, metrics):
         ax.set_title(m)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    note = " (ringed: some seeds infinite, mean over the others)" if any_infinite else ""
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02), title=f"mean over seeds{note}", title_fontsize=8)
     fig.suptitle(f"{result['dataset']} ({result['loss']})")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 

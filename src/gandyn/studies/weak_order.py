@@ -58,6 +58,10 @@ DEFAULT_STUDY: dict[str, Any] = {
 }
 
 
+#: Sizes beyond which a study cannot finish on any machine gandyn targets (bad input, not a result).
+MAX_STEPS, MAX_PATHS, MAX_BATCH = 10**7, 10**9, 10**7
+
+
 class ComparisonConfig(StrictModel):
     scheme: Scheme
     sde: SDEName
@@ -65,18 +69,18 @@ class ComparisonConfig(StrictModel):
 
 
 class StudySettings(StrictModel):
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1, le=MAX_BATCH)
     horizon: float = Field(gt=0, allow_inf_nan=False)
     etas: list[float] = Field(min_length=2)
     method: Method = "exact"
-    paths: int = Field(10_000, ge=2)
+    paths: int = Field(10_000, ge=2, le=MAX_PATHS)
     seed: int = 0
     test_function: str = "sq-norm"
     comparisons: list[ComparisonConfig] = Field(min_length=1)
-    substeps: Optional[int] = Field(None, ge=1)
+    substeps: Optional[int] = Field(None, ge=1, le=10_000)
     richardson: bool = True
     integrator: Integrator = "heun"
-    chunk_size: int = Field(8192, ge=1)
+    chunk_size: int = Field(8192, ge=1, le=10**6)
     divergence_bound: float = Field(1e6, gt=0)
 
     @field_validator("etas")
@@ -90,8 +94,12 @@ class StudySettings(StrictModel):
     @model_validator(mode="after")
     def _horizon_covers_etas(self):
         for eta in self.etas:
-            if round(self.horizon / eta) < 1:
+            steps = self.horizon / eta
+            if round(steps) < 1:
                 raise ValueError(f"horizon {self.horizon} is shorter than eta = {eta}")
+            if steps > MAX_STEPS:
+                raise ValueError(f"horizon / eta = {steps:.3g} steps at eta = {eta}: at most "
+                                 f"{MAX_STEPS:.0e} steps per run")
         return self
 
 
