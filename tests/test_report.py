@@ -236,3 +236,33 @@ def test_a_report_cleans_only_what_it_owns(tmp_path, capsys):
     assert not (out / "kernel" / "old-part.png").exists()    # stale output of a rerun section
     assert (out / "kernel" / "spectrum" / "spectrum.png").is_file()
     assert (out / "notes.txt").read_text() == "the user's own file"
+
+
+@pytest.mark.parametrize("value,text", [(0.12345, "0.123"), (6.072e-18, "6.07e-18"), (1.0, "1"),
+                                        (0.9995, "0.9995000"), (1 + 2.2e-16, "1 + 2.2e-16"),
+                                        (1 - 4e-9, "1 − 4e-09"), (12345.0, "1.23e+04"),
+                                        (None, "—"), (float("inf"), "∞"), (True, "yes")])
+def test_table_numbers_have_three_significant_figures_and_show_how_far_from_one(value, text):
+    from gandyn.report.html import format_value
+
+    assert format_value(value) == text
+
+
+def _train_result(n_drops, ratios):
+    entry = {"seeds": [0, 1], "final_per_seed": [{"mmd": 0.1}, {"mmd": 0.2}],
+             "final_eta": [0.05, 0.05]}
+    return {"steps": 800, "config": {"fdr_epsilon": 0.1, "fdr_min_samples": 400},
+            "results": [{**entry, "optimizer": "sgd"},
+                        {**entry, "optimizer": "fdr", "n_drops": n_drops,
+                         "fdr_last_ratio": ratios}]}
+
+
+def test_the_training_section_says_in_words_what_the_schedule_did():
+    from gandyn.report.sections import _train_verdicts
+
+    never = _train_verdicts(_train_result([0, 0], [0.58, 0.67]))[0]
+    assert "never lowered η" in never and "0.58, 0.67" in never and "coincide" in never
+    untested = _train_verdicts(_train_result([0, 0], [float("nan"), float("nan")]))[0]
+    assert "its test never ran" in untested and "fdr_min_samples = 400" in untested
+    dropped = _train_verdicts(_train_result([2, 1], [1.01, 0.99]))[0]
+    assert "lowered η 2, 1 times" in dropped

@@ -86,8 +86,11 @@ def format_value(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return "∞" if v > 0 else ("−∞" if v < 0 else "NaN")
-        if v != 1.0 and abs(v - 1.0) < 5e-3:
-            digits = 3 - math.floor(math.log10(abs(v - 1.0)))
+        gap = v - 1.0
+        if gap != 0.0 and abs(gap) < 1e-6:
+            return f"1 {'+' if gap > 0 else '−'} {abs(gap):.2g}"
+        if gap != 0.0 and abs(gap) < 5e-3:
+            digits = 3 - math.floor(math.log10(abs(gap)))
             return f"{v:.{digits}f}"
         return f"{v:.3g}"
     if isinstance(v, (list, tuple)):

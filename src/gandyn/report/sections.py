@@ -10,6 +10,7 @@ shows the equivalent command line, which prints the same result.
 from __future__ import annotations
 
 import copy
+import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -590,6 +591,12 @@ def _train_verdicts(result: dict) -> list:
         return []
     eps = result["config"]["fdr_epsilon"]
     ratios = ", ".join(_g(x) for x in fdr["fdr_last_ratio"])
+    tested = [x is not None and math.isfinite(x) for x in fdr["fdr_last_ratio"]]
+    if not any(fdr["n_drops"]) and not any(tested):
+        return [f"The FDR schedule never lowered η: its test never ran, since the "
+                f"{result['steps']} steps are fewer than it needs before its first test "
+                f"(fdr_min_samples = {result['config']['fdr_min_samples']}). Its run is then "
+                "step for step the constant-rate SGD run, and the two curves coincide."]
     if not any(fdr["n_drops"]):
         line = (f"The FDR schedule never lowered η in any of the {len(fdr['seeds'])} seeds: its run "
                 "is then step for step the constant-rate SGD run (same seeds, same batches), so "

@@ -322,7 +322,9 @@ def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
     Each optimiser has its own line style and marker, drawn in order with
     shrinking width, so curves that coincide (the FDR schedule before it
     first lowers η is constant-rate SGD) stay visible one over the other.
-    Points where some seeds are infinite are ringed; the legend says so.
+    Points where some seeds are infinite are ringed (the mean is over the
+    others); where every seed is infinite a hollow triangle sits at the top
+    edge. The legend says so.
     """
     metrics = [k for k in result["results"][0]["final"]]
     fig = new_figure(figsize=(3.2 * len(metrics), 3.4))
@@ -342,17 +344,24 @@ def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
                 mean = np.nanmean(vals, axis=1)
             ax.plot(steps, mean, ls=line, marker=marker, ms=7 - 1.5 * i, lw=2.4 - 0.5 * i,
                     color=f"C{i}", label=r["optimizer"], zorder=2 + i)
-            some = infinite.any(axis=1)
-            if some.any():
+            all_seeds = infinite.all(axis=1)
+            some = infinite.any(axis=1) & ~all_seeds
+            if some.any():  # a mean over the finite seeds only: ring it
                 any_infinite = True
-                ax.plot(np.asarray(steps)[some], np.nan_to_num(mean[some]), "o", ms=12,
-                        mfc="none", color=f"C{i}", zorder=2 + i)
+                ax.plot(np.asarray(steps)[some], mean[some], "o", ms=12, mfc="none",
+                        color=f"C{i}", zorder=2 + i)
+            if all_seeds.any():  # no finite seed: an arrow at the top edge, not a fake value
+                any_infinite = True
+                ax.plot(np.asarray(steps)[all_seeds], np.full(all_seeds.sum(), 0.97), "^",
+                        ms=9, mfc="none", color=f"C{i}", transform=ax.get_xaxis_transform(),
+                        clip_on=False, zorder=2 + i)
     for ax, m in zip(axes, metrics):
         ax.set_title(m)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    note = " (ringed: some seeds infinite, mean over the others)" if any_infinite else ""
+    note = (" (ringed: some seeds infinite, mean over the others; ▲ at the top: every seed "
+            "infinite)" if any_infinite else "")
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
                bbox_to_anchor=(0.5, -0.02), title=f"mean over seeds{note}", title_fontsize=8)
     fig.suptitle(f"{result['dataset']} ({result['loss']})")
