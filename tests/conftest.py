@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import jax
 import numpy as np
@@ -11,6 +12,10 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.register_profile("dev", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev")
+
+# The command's compiled programs go to one folder per test session, not the user's cache.
+os.environ.setdefault("GANDYN_COMPILATION_CACHE",
+                      os.path.join(tempfile.mkdtemp(prefix="gandyn-jax-cache-"), "jax"))
 
 # Checks against exact values run in float64.
 jax.config.update("jax_enable_x64", True)

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, UsageError, one_line
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "compilation_cache_dir"]
 
 #: The subcommand modules, in the order ``gandyn --help`` lists them.
 SUBCOMMANDS = ("weak_order", "invariant", "kernel", "train", "report")
@@ -34,10 +34,43 @@ def build_parser():
         "Training dynamics of GANs and stochastic min-max games: SGA, its SDE approximations, "
         "weak error, invariant measures, FDRs and the FDR learning-rate schedule."))
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="do not keep compiled programs between runs (default: kept in "
+                             "$GANDYN_COMPILATION_CACHE or ~/.cache/gandyn/jax)")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
+
+
+def compilation_cache_dir() -> Optional[str]:
+    """Where the command keeps JAX's compiled programs between runs (``None``: switched off).
+
+    ``GANDYN_COMPILATION_CACHE`` names the folder, or ``off``; the default is
+    ``$XDG_CACHE_HOME/gandyn/jax`` (``~/.cache/gandyn/jax``).
+    """
+    import os
+    from pathlib import Path
+
+    setting = os.environ.get("GANDYN_COMPILATION_CACHE", "")
+    if setting.lower() in ("off", "0", "false", "no"):
+        return None
+    if setting:
+        return setting
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "gandyn" / "jax")
+
+
+def _use_compilation_cache(enabled: bool) -> None:
+    """JAX's persistent compilation cache: a second run of a command compiles nothing."""
+    folder = compilation_cache_dir() if enabled else None
+    if folder is None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -52,6 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, "func", None) is None:
             parser.print_help(sys.stderr)
             return 2
+        _use_compilation_cache(not args.no_compile_cache)
         return int(args.func(args) or 0)
     except InputError as err:  # bad input: argparse, a config file, a parameter out of range
         sys.stderr.write(f"gandyn: error: {one_line(str(err))}\n")
