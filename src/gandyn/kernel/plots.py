@@ -151,29 +151,80 @@ def plot_phase_comparison(theory: dict, simulated: dict, title: str = ""):
     return fig
 
 
-def plot_convergence(runs: list, title: str = ""):
+def _growing_but_converging(run: dict) -> bool:
+    """The linearised map grows (``ρ > 1``) while the simulation converges."""
+    pred, emp = run.get("rate_predicted"), run.get("rate_empirical")
+    distance = np.asarray(run["distance"], dtype=float)
+    return (pred is not None and emp is not None and pred > 1.0 + 1e-9 and emp < 1.0
+            and not run.get("diverged", False) and distance.size > 1
+            and np.isfinite(distance[-1]) and distance[-1] < distance[0])
+
+
+def plot_convergence(runs: list, title: str = "", *, discriminator_start: str = "zero"):
     """Figure 3: simulated distance (solid) against the linearised prediction (dotted).
 
     ``runs``: dicts with ``lam``, ``sigma``, ``distance`` (simulated, per step)
-    and ``predicted`` (the linearised map iterated from the same start);
-    one panel per ``λ``, one colour per ``σ``.
+    and ``predicted`` (the linearised map iterated from the same start), and
+    optionally ``rate_predicted``, ``rate_empirical`` and ``diverged``; one
+    panel per ``λ``, one colour per ``σ``. The vertical range is the
+    simulated data's, with a decade above it (and at most 20 decades
+    below its maximum); a linearised
+    curve is cut where it leaves that range (the legend says so). Where a
+    linearised rate exceeds 1 while the run converges, the panel says why:
+    the map is linearised at the equilibrium discriminator while the run
+    starts from ``f⁰ = 0`` (``discriminator_start="zero"``), a non-local start.
     """
+    from matplotlib.lines import Line2D
+
     lams = sorted({r["lam"] for r in runs}, reverse=True)
-    fig, axes = _figure(1, len(lams), figsize=(4.6 * len(lams), 4), sharey=True,
+    width = min(_PAGE_WIDTH, 3.7 * len(lams) + 0.6)
+    fig, axes = _figure(1, len(lams), figsize=(width, 4.2), sharey=True,
                         constrained_layout=True, squeeze=False)
     sigmas = sorted({r["sigma"] for r in runs})
+
+    simulated = np.concatenate([np.asarray(r["distance"], dtype=float).ravel() for r in runs])
+    good = simulated[np.isfinite(simulated) & (simulated > 0)]
+    hi = float(good.max()) * 10.0 if good.size else 1.0  # a decade above: growth shows
+    lo = max(float(good.min()) / 3.0, hi * 1e-20) if good.size else hi * 1e-14
+    cut = False
     for ax, lam in zip(axes[0], lams):
+        notes = []
         for r in (r for r in runs if r["lam"] == lam):
             colour = f"C{sigmas.index(r['sigma'])}"
-            t = np.arange(len(r["distance"]))
-            ax.semilogy(t, r["distance"], color=colour, label=rf"$\sigma$={r['sigma']:g}")
-            ax.semilogy(t, np.abs(r["predicted"]), color=colour, ls=":", lw=2)
-        ax.set_title(rf"$\lambda$ = {lam:g}")
-        ax.set_xlabel("iteration")
+            distance = np.asarray(r["distance"], dtype=float)
+            t = np.arange(distance.size)
+            ax.semilogy(t, distance, color=colour)
+            pred = np.abs(np.asarray(r["predicted"], dtype=float))
+            outside = ~np.isfinite(pred) | (pred > hi) | (pred < lo)
+            cut |= bool(outside.any())
+            # Values outside the axes go just past the edge, so the line leaves the frame
+            # there and no huge coordinate is drawn.
+            pred = np.clip(np.where(np.isfinite(pred), pred, hi * 10), lo / 10, hi * 10)
+            ax.semilogy(np.arange(pred.size), pred, color=colour, ls=":", lw=2)
+            if discriminator_start != "equilibrium" and _growing_but_converging(r):
+                notes.append((r["sigma"], r["rate_predicted"], r["rate_empirical"]))
+        ax.set_title(rf"$\lambda$ = {lam:g}", fontsize=_TITLE)
+        ax.set_xlabel("iteration", fontsize=_LABEL)
+        ax.tick_params(labelsize=_TICK)
         ax.grid(alpha=0.3)
-        ax.set_ylim(1e-14, 1.0)
-    axes[0][0].set_ylabel(r"$|\tilde x_t - x^*|$ (solid: simulated, dotted: linearised)")
-    axes[0][0].legend(fontsize=8)
+        ax.set_ylim(lo, hi)
+        ax.set_xlim(0, max(len(r["distance"]) for r in runs) - 1 or 1)
+        if notes:
+            which = ", ".join(f"{s:g}" for s, _, _ in notes)
+            rates = ", ".join(f"{p:.3f}" for _, p, _ in notes)
+            text = (rf"$\sigma$ = {which}: linearised $\rho$ = {rates} > 1 at $f^*$," "\n"
+                    r"yet the run from $f^0 = 0$ converges:" "\n" "a non-local start")
+            ax.text(0.5, -0.2, text, transform=ax.transAxes, ha="center", va="top",
+                    fontsize=_TICK, color="0.15",
+                    bbox=dict(boxstyle="round,pad=0.3", fc="#fff6e0", ec="#d9a441", lw=0.8))
+    axes[0][0].set_ylabel(r"distance $|\tilde x_t - x^*|$", fontsize=_LABEL)
+    handles = [Line2D([], [], color=f"C{i}", lw=1.5, label=rf"$\sigma$ = {s:g}")
+               for i, s in enumerate(sigmas)]
+    handles += [Line2D([], [], color="0.25", lw=1.5, label="simulated"),
+                Line2D([], [], color="0.25", ls=":", lw=2,
+                       label="linearised" + (" (cut at the axes)" if cut else ""))]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=_TICK,
+               frameon=False)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
     return fig
