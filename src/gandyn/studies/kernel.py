@@ -317,7 +317,7 @@ def write_spectrum(result: KernelResult, out: Path) -> list[str]:
 
     out = Path(out)
     values = [complex(e["re"], e["im"]) for e in result["eigenvalues"]]
-    files = save_figure(plot_spectrum(values, "Theorem 1 spectrum"), out, "spectrum")
+    files = save_figure(plot_spectrum(values, "Theorem 1 spectrum", symbol=r"\rho"), out, "spectrum")
     files.append(out / "spectrum.json")
     _finish(result, out, files)
     write_json(out / "spectrum.json", result.to_json())
