@@ -105,7 +105,9 @@ def plot_phase(grid: dict, title: str = ""):
     if ok.any():
         axes[2].plot(line[ok], np.asarray(grid["lam"])[ok], color="magenta", ls="--", lw=1.5,
                      label=r"$\rho_a = \rho_b$")
-        axes[2].legend(fontsize=_TICK, loc="upper right", framealpha=0.85)
+        # Below the panel, off the data (the line crosses the whole panel).
+        axes[2].legend(fontsize=_TICK, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                       frameon=False, borderaxespad=0)
     axes[2].set_xlim(ext[0], ext[1])
     axes[2].set_ylim(ext[2], ext[3])
     axes[2].set_title(r"complex $c$ pair ($m^2 < c$); white: real")
