@@ -129,7 +129,7 @@ def plot_spectrum(eigenvalues, title: str = "spectrum of the update map", *,
 
     The limits hold every eigenvalue and the whole circle with a margin; the
     legend sits to the right of the axes. When all eigenvalues crowd into a
-    spot too small to tell apart (under 4% of the axis), an inset magnifies
+    spot too small to tell apart (under 15% of the axis), an inset magnifies
     it. ``symbol`` is the mathtext name of an eigenvalue (``r"\rho"`` for the
     kernel game's Theorem 1).
     """
@@ -169,7 +169,7 @@ def plot_spectrum(eigenvalues, title: str = "spectrum of the update map", *,
 
     spread = max(np.ptp(eig.real), np.ptp(eig.imag)) if eig.size else 0.0
     width = 2 * (half + margin)
-    if eig.size > 1 and 0 < spread < 0.04 * width:
+    if eig.size > 1 and 0 < spread < 0.15 * width:
         # Magnify the crowd, in the half of the axes away from it.
         zx, zy = float(np.mean(eig.real)), float(np.mean(eig.imag))
         fx = (zx - (cx - half - margin)) / width

@@ -409,6 +409,13 @@ def plot_weak_order(result: dict):
     ax.set_ylim(floor, top)
     if len(all_etas) >= 2:
         ax.set_xlim(min(all_etas) / span**0.12, max(all_etas) * span**0.08)
+    if all_etas:  # ticks at the η of the study, plainly written (no crowded minor labels)
+        from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+        ax.xaxis.set_major_locator(FixedLocator(all_etas))
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:g}")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("learning rate η")
     ax.set_title("final-time error against η")
     ax.set_ylabel(f"|E f(SGA) − E f(SDE)|,  f = {result['test_function']}")
