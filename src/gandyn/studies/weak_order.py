@@ -262,37 +262,6 @@ def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
 # --------------------------------------------------------------------------- outputs
 
 
-def _comparison_label(c: dict, same_as: Optional[str] = None) -> str:
-    """``ALT vs alt-sde (blockdiag)``, its slopes, and how many η they come from."""
-    of, om = c.get("order_final"), c.get("order_max")
-    n = len({e for e, err in zip(c["etas"], c["error_final"]) if err is not None and err > 0})
-    if of is None:
-        slope = "slope n/a"
-    elif n == 2:
-        slope = f"slope from 2 points {of:.2f}"
-    else:
-        slope = f"fitted slope {of:.2f} ({n} η)"
-    ci = c.get("order_final_ci")
-    if of is not None and ci and None not in ci:
-        slope += f" [95%: {ci[0]:.2f}, {ci[1]:.2f}]"
-    if om is not None:
-        slope += f", max-error slope {om:.2f}"
-    if c.get("expected_order") is not None:
-        slope += f", expected {c['expected_order']}"
-    if same_as:
-        slope += f" (same errors as {same_as})"
-    return f"{_comparison_name(c)}: {slope}"
-
-
-def _comparison_name(c: dict) -> str:
-    return f"{c['scheme'].upper()} vs {c['sde']}" + (f" ({c['covariance']})" if c.get("covariance")
-                                                     else "")
-
-
-def _as_array(values) -> np.ndarray:
-    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
-
-
 def plot_weak_order(result: dict):
     """Weak error of each comparison: against η at the final time, and over time per η.
 
@@ -312,19 +281,47 @@ def plot_weak_order(result: dict):
     """
     from matplotlib.lines import Line2D
 
+    def comparison_label(c: dict, same_as: Optional[str] = None) -> str:
+        """``ALT vs alt-sde (blockdiag)``, its slopes, and how many η they come from."""
+        of, om = c.get("order_final"), c.get("order_max")
+        n = len({e for e, err in zip(c["etas"], c["error_final"]) if err is not None and err > 0})
+        if of is None:
+            slope = "slope n/a"
+        elif n == 2:
+            slope = f"slope from 2 points {of:.2f}"
+        else:
+            slope = f"fitted slope {of:.2f} ({n} η)"
+        ci = c.get("order_final_ci")
+        if of is not None and ci and None not in ci:
+            slope += f" [95% {ci[0]:.2f}, {ci[1]:.2f}]"
+        if om is not None:
+            slope += f", max-error {om:.2f}"
+        if c.get("expected_order") is not None:
+            slope += f", expected {c['expected_order']}"
+        if same_as:
+            slope += f" (same errors as {same_as})"
+        return f"{comparison_name(c)}: {slope}"
+
+    def comparison_name(c: dict) -> str:
+        covariance = f" ({c['covariance']})" if c.get("covariance") else ""
+        return f"{c['scheme'].upper()} vs {c['sde']}{covariance}"
+
+    def as_array(values) -> np.ndarray:
+        return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
     comps = result["comparisons"]
-    fig = new_figure(figsize=(11, 5), layout="constrained")
+    fig = new_figure(figsize=(10.4, 5), layout="constrained")
     ax, ax_t = fig.subplots(1, 2, sharey=True)
     all_etas = sorted({float(e) for c in comps for e in c["etas"]}, reverse=True)
 
     # The error axis: the smallest positive final error sets the floor, reference lines below it.
-    finals = np.concatenate([_as_array(c["error_final"]) for c in comps] or [np.zeros(0)])
+    finals = np.concatenate([as_array(c["error_final"]) for c in comps] or [np.zeros(0)])
     finals = finals[np.isfinite(finals) & (finals > 0)]
     ymin = float(finals.min()) if finals.size else 1e-3
     highs = [ymin]
     for c in comps:
-        highs += list(_as_array(c.get("error_max") or []))
-        highs += [v for lo_hi in c.get("error_final_ci") or [] for v in _as_array(lo_hi)]
+        highs += list(as_array(c.get("error_max") or []))
+        highs += [v for lo_hi in c.get("error_final_ci") or [] for v in as_array(lo_hi)]
     highs = np.asarray(highs)
     top = float(np.nanmax(highs[np.isfinite(highs)])) * 2.0
     ref_end = 0.5 * ymin  # both reference lines end here at the largest η
@@ -341,7 +338,7 @@ def plot_weak_order(result: dict):
     seen = {}
     for i, c in enumerate(comps):
         color = f"C{i}"
-        etas, errs = _as_array(c["etas"]), _as_array(c["error_final"])
+        etas, errs = as_array(c["etas"]), as_array(c["error_final"])
         # Markers only (a small fraction of the axis); the fit uses the true η.
         nudge = max(span, 2.0) ** (0.018 * (i - (n_comp - 1) / 2))
         marker = markers[i % len(markers)]
@@ -351,8 +348,8 @@ def plot_weak_order(result: dict):
         ci = c.get("error_final_ci")
         if ci:
             has_ci = True
-            lo = _as_array([x[0] for x in ci])
-            hi = _as_array([x[1] for x in ci])
+            lo = as_array([x[0] for x in ci])
+            hi = as_array([x[1] for x in ci])
             lo = np.where(np.isfinite(lo) & (lo > floor), lo, floor)
             hi = np.where(np.isfinite(hi), np.clip(hi, floor, None), shown)
             ax.errorbar(etas * nudge, shown, yerr=[shown - np.minimum(lo, shown),
@@ -368,14 +365,14 @@ def plot_weak_order(result: dict):
             xs = np.array([etas[good].min(), etas[good].max()])
             ax.plot(xs, y0 * (xs / x0) ** order, "--", color=color, lw=1)
         key = tuple(np.round(errs, 12))
-        label = _comparison_label(c, seen.get(key))
-        seen.setdefault(key, _comparison_name(c))
+        label = comparison_label(c, seen.get(key))
+        seen.setdefault(key, comparison_name(c))
         comp_handles.append(Line2D([], [], lw=1, **{**mkw, "ls": "--"}, label=label))
 
         curves = c.get("errors_over_time") or []
         cis = ci or [None] * len(curves)
         for eta, curve, err_ci, e_final in zip(c["etas"], curves, cis, errs):
-            e = np.abs(_as_array(curve))
+            e = np.abs(as_array(curve))
             if e.size < 2:
                 continue
             t = np.arange(e.size) * float(eta)
@@ -401,8 +398,8 @@ def plot_weak_order(result: dict):
                                   label=f"η = {e:g} (right panel)"))
     if has_ci:
         key_handles.append(Line2D([], [], color="0.2", marker="|", ms=12, mew=1.2, ls="none",
-                                  label="95% interval, final time only (to the bottom edge: "
-                                        "includes 0)"))
+                                  label="95% interval, final time only (to the bottom: "
+                                        "contains 0)"))
 
     ax.set_xscale("log")
     ax.set_yscale("log")
