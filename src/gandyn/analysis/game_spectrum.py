@@ -123,22 +123,74 @@ def largest_stable_eta(game: Game, u_star, scheme: str, *, ratio: float = 1.0, e
     return float(lo)
 
 
-def plot_spectrum(eigenvalues, title: str = "spectrum of the update map"):
-    """The eigenvalues in the complex plane with the unit circle (stability boundary)."""
+def plot_spectrum(eigenvalues, title: str = "spectrum of the update map", *,
+                  symbol: str = r"\lambda"):
+    """The eigenvalues in the complex plane with the unit circle (stability boundary).
+
+    The limits hold every eigenvalue and the whole circle with a margin; the
+    legend sits to the right of the axes. When all eigenvalues crowd into a
+    spot too small to tell apart (under 15% of the axis), an inset magnifies
+    it. ``symbol`` is the mathtext name of an eigenvalue (``r"\rho"`` for the
+    kernel game's Theorem 1).
+    """
     from ..io import new_figure
 
-    eig = np.asarray(eigenvalues)
-    fig = new_figure(figsize=(4, 4))
+    eig = np.asarray(eigenvalues, dtype=complex).ravel()
+    eig = eig[np.isfinite(eig)]
+    fig = new_figure(figsize=(5.6, 4.2), layout="constrained")
     ax = fig.subplots()
     t = np.linspace(0, 2 * np.pi, 400)
-    ax.plot(np.cos(t), np.sin(t), "k-", lw=0.8, label="|λ| = 1")
     inside = np.abs(eig) < 1
-    ax.plot(eig.real[inside], eig.imag[inside], "o", color="C0", label="stable")
-    ax.plot(eig.real[~inside], eig.imag[~inside], "x", color="C3", label="unstable")
-    ax.set_aspect("equal")
-    ax.set_xlabel("Re λ")
-    ax.set_ylabel("Im λ")
+
+    def draw(a, marker_size):
+        a.plot(np.cos(t), np.sin(t), "k-", lw=0.8, label=rf"unit circle $|{symbol}| = 1$")
+        if inside.any():
+            a.plot(eig.real[inside], eig.imag[inside], "o", color="C0", ms=marker_size,
+                   label=rf"stable ($|{symbol}| < 1$)")
+        if (~inside).any():
+            a.plot(eig.real[~inside], eig.imag[~inside], "x", color="C3", ms=marker_size + 1,
+                   mew=1.8, label=rf"unstable ($|{symbol}| \geq 1$)")
+
+    draw(ax, 6)
+    re, im = (np.concatenate([[-1.0, 1.0], eig.real]), np.concatenate([[-1.0, 1.0], eig.imag]))
+    half = 0.5 * max(re.max() - re.min(), im.max() - im.min())
+    margin = 0.1 * half
+    cx, cy = 0.5 * (re.max() + re.min()), 0.5 * (im.max() + im.min())
+    ax.set_xlim(cx - half - margin, cx + half + margin)
+    ax.set_ylim(cy - half - margin, cy + half + margin)
+    ax.set_aspect("equal", adjustable="box")
+    # Label the circle itself, at the top-left where eigenvalues of a stable map rarely sit.
+    ax.annotate(rf"$|{symbol}| = 1$", (np.cos(2.25), np.sin(2.25)), textcoords="offset points",
+                xytext=(-2, 2), ha="right", va="bottom", fontsize=9)
+    ax.set_xlabel(rf"$\mathrm{{Re}}\,{symbol}$")
+    ax.set_ylabel(rf"$\mathrm{{Im}}\,{symbol}$")
     ax.set_title(title)
-    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+
+    spread = max(np.ptp(eig.real), np.ptp(eig.imag)) if eig.size else 0.0
+    width = 2 * (half + margin)
+    if eig.size > 1 and 0 < spread < 0.15 * width:
+        # Magnify the crowd, in the half of the axes away from it.
+        zx, zy = float(np.mean(eig.real)), float(np.mean(eig.imag))
+        fx = (zx - (cx - half - margin)) / width
+        fy = (zy - (cy - half - margin)) / width
+        size = 0.38  # room inside the axes for the inset's own tick labels
+        x0 = float(np.clip(1 - fx - size / 2, 0.17, 0.95 - size))
+        y0 = float(np.clip(1 - fy - size / 2, 0.15, 0.9 - size))
+        ins = ax.inset_axes([x0, y0, size, size])
+        draw(ins, 5)
+        r = 0.75 * spread
+        ins.set_xlim(zx - r, zx + r)
+        ins.set_ylim(zy - r, zy + r)
+        ins.set_aspect("equal", adjustable="box")
+        from matplotlib.ticker import MaxNLocator
+
+        ins.tick_params(labelsize=7)
+        ins.xaxis.set_major_locator(MaxNLocator(3))
+        ins.yaxis.set_major_locator(MaxNLocator(3))
+        ins.set_title("magnified", fontsize=8)
+        ins.grid(alpha=0.3)
+        ax.indicate_inset_zoom(ins, edgecolor="0.4")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0,
+              frameon=False)
     return fig

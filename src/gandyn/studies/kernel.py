@@ -326,7 +326,7 @@ def write_spectrum(result: KernelResult, out: Path) -> list[str]:
 
     out = Path(out)
     values = [complex(e["re"], e["im"]) for e in result["eigenvalues"]]
-    files = save_figure(plot_spectrum(values, "Theorem 1 spectrum"), out, "spectrum")
+    files = save_figure(plot_spectrum(values, "Theorem 1 spectrum", symbol=r"\rho"), out, "spectrum")
     files.append(out / "spectrum.json")
     _finish(result, out, files)
     write_json(out / "spectrum.json", result.to_json())
@@ -382,10 +382,12 @@ def write_convergence(result: KernelResult, out: Path) -> list[str]:
 
     out = Path(out)
     r = result.data
-    start = "equilibrium" if r["discriminator_start"] == "equilibrium" else "f⁰ = 0"
+    start = (r"the equilibrium ($f^0 = f^*$)" if r["discriminator_start"] == "equilibrium"
+             else r"$f^0 = 0$")
     files = save_figure(plot_convergence(result.arrays["runs"],
-                                         f"η_d = {r['eta_d']:g}, η_g = {r['eta_g']:g}, "
-                                         f"{r['order']} updates, discriminator from {start}"),
+                                         rf"$\eta_d$ = {r['eta_d']:g}, $\eta_g$ = {r['eta_g']:g}, "
+                                         f"{r['order']} updates, discriminator from {start}",
+                                         discriminator_start=r["discriminator_start"]),
                         out, "convergence")
     files.append(out / "convergence.json")
     _finish(result, out, files)

@@ -271,46 +271,174 @@ def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
 
 
 def plot_weak_order(result: dict):
-    """Log–log weak error against η, one series per comparison, with fitted slopes.
+    """Weak error of each comparison: against η at the final time, and over time per η.
 
-    Monte Carlo errors carry their 95% intervals as error bars; a dashed
-    line of the fitted slope goes through each series' geometric mean.
-    ``result`` is :meth:`WeakOrderResult.to_json`.
+    Left: ``|E f(scheme) − E f(SDE)|`` at the final time ``T`` against ``η``
+    (log–log), each comparison's fitted slope dashed through its points
+    (labelled "slope from 2 points" when only two ``η`` carry it) and grey
+    reference lines of slopes 1 and 2 below the data. Markers of different
+    comparisons are nudged slightly along ``η`` so that coinciding ones stay
+    visible. Right: the error ``|e(t)|`` at every grid time ``t = kη``
+    (``k = 1, …, N``; ``e(0) = 0``), one line per ``η`` and comparison
+    (``errors_over_time``), on the same error axis. Monte Carlo 95%
+    intervals (``error_final_ci``) are bars on the left and at ``t = T`` on
+    the right: only the final-time intervals are recorded, so none is drawn
+    at earlier times. A lower bound of 0 is drawn down to the bottom edge
+    (a floor below the smallest positive value). The legend sits below the
+    axes. ``result`` is :meth:`WeakOrderResult.to_json`.
     """
-    fig = new_figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, which in zip(axes, ("final", "max")):
-        for i, c in enumerate(result["comparisons"]):
-            etas = np.asarray(c["etas"], dtype=float)
-            errs = np.asarray([np.nan if e is None else e for e in c[f"error_{which}"]], dtype=float)
-            color = f"C{i}"
-            order = c[f"order_{which}"]
-            label = (f"{c['scheme'].upper()} vs {c['sde']} ({c['covariance']}): slope "
-                     + ("n/a" if order is None else f"{order:.2f}"))
-            ci = c.get("error_final_ci") if which == "final" else None
-            if ci:
-                lo = np.array([e - (c_[0] if c_[0] is not None else 0) for e, c_ in zip(errs, ci)])
-                hi = np.array([c_[1] - e for e, c_ in zip(errs, ci)])
-                ax.errorbar(etas, errs, yerr=[np.clip(lo, 0, None), hi], fmt="o", color=color,
-                            capsize=3, label=label)
-            else:
-                ax.plot(etas, errs, "o", color=color, label=label)
-            good = np.isfinite(errs) & (errs > 0)
-            if order is not None and good.sum() >= 2:
-                x0 = np.exp(np.mean(np.log(etas[good])))
-                y0 = np.exp(np.mean(np.log(errs[good])))
-                xs = np.array([etas.min(), etas.max()])
-                ax.plot(xs, y0 * (xs / x0) ** order, "--", color=color, lw=1)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("learning rate η")
-        ax.set_title("error at the final time" if which == "final" else "max error over t = kη")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel(f"|E f(SGA) − E f(SDE)|,  f = {result['test_function']}")
-    axes[0].legend(fontsize=7, loc="lower right")
+    from matplotlib.lines import Line2D
+
+    def comparison_label(c: dict, same_as: Optional[str] = None) -> str:
+        """``ALT vs alt-sde (blockdiag)``, its slopes, and how many η they come from."""
+        of, om = c.get("order_final"), c.get("order_max")
+        n = len({e for e, err in zip(c["etas"], c["error_final"]) if err is not None and err > 0})
+        if of is None:
+            slope = "slope n/a"
+        elif n == 2:
+            slope = f"slope from 2 points {of:.2f}"
+        else:
+            slope = f"fitted slope {of:.2f} ({n} η)"
+        ci = c.get("order_final_ci")
+        if of is not None and ci and None not in ci:
+            slope += f" [95% {ci[0]:.2f}, {ci[1]:.2f}]"
+        if om is not None:
+            slope += f", max-error {om:.2f}"
+        if c.get("expected_order") is not None:
+            slope += f", expected {c['expected_order']}"
+        if same_as:
+            slope += f" (same errors as {same_as})"
+        return f"{comparison_name(c)}: {slope}"
+
+    def comparison_name(c: dict) -> str:
+        covariance = f" ({c['covariance']})" if c.get("covariance") else ""
+        return f"{c['scheme'].upper()} vs {c['sde']}{covariance}"
+
+    def as_array(values) -> np.ndarray:
+        return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+    comps = result["comparisons"]
+    fig = new_figure(figsize=(10.4, 5), layout="constrained")
+    ax, ax_t = fig.subplots(1, 2, sharey=True)
+    all_etas = sorted({float(e) for c in comps for e in c["etas"]}, reverse=True)
+
+    # The error axis: the smallest positive final error sets the floor, reference lines below it.
+    finals = np.concatenate([as_array(c["error_final"]) for c in comps] or [np.zeros(0)])
+    finals = finals[np.isfinite(finals) & (finals > 0)]
+    ymin = float(finals.min()) if finals.size else 1e-3
+    highs = [ymin]
+    for c in comps:
+        highs += list(as_array(c.get("error_max") or []))
+        highs += [v for lo_hi in c.get("error_final_ci") or [] for v in as_array(lo_hi)]
+    highs = np.asarray(highs)
+    top = float(np.nanmax(highs[np.isfinite(highs)])) * 2.0
+    ref_end = 0.5 * ymin  # both reference lines end here at the largest η
+    span = max(all_etas) / min(all_etas) if all_etas else 1.0
+    lowest = ref_end / span**2 if len(all_etas) >= 2 else ref_end
+    floor = 10 ** (np.floor(2 * np.log10(0.7 * lowest)) / 2)
+
+    styles = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3)), (0, (3, 1, 1, 1, 1, 1))]
+    eta_style = {e: styles[i % len(styles)] for i, e in enumerate(all_etas)}
+    markers = ["o", "s", "D", "^", "v", "P", "X"]
+    n_comp = len(comps)
+    comp_handles, key_handles = [], []
+    has_ci = False
+    seen = {}
+    for i, c in enumerate(comps):
+        color = f"C{i}"
+        etas, errs = as_array(c["etas"]), as_array(c["error_final"])
+        # Markers only (a small fraction of the axis); the fit uses the true η.
+        nudge = max(span, 2.0) ** (0.018 * (i - (n_comp - 1) / 2))
+        marker = markers[i % len(markers)]
+        mkw = dict(marker=marker, color=color, ms=7 - 1.2 * (i % 3),
+                   mfc=color if i == 0 else "none", mew=1.5, ls="none", zorder=3)
+        shown = np.clip(errs, floor, None)
+        ci = c.get("error_final_ci")
+        if ci:
+            has_ci = True
+            lo = as_array([x[0] for x in ci])
+            hi = as_array([x[1] for x in ci])
+            lo = np.where(np.isfinite(lo) & (lo > floor), lo, floor)
+            hi = np.where(np.isfinite(hi), np.clip(hi, floor, None), shown)
+            ax.errorbar(etas * nudge, shown, yerr=[shown - np.minimum(lo, shown),
+                                                    np.maximum(hi, shown) - shown],
+                        capsize=3, elinewidth=1.2, **mkw)
+        else:
+            ax.plot(etas * nudge, shown, **mkw)
+        order = c.get("order_final")
+        good = np.isfinite(errs) & (errs > 0)
+        if order is not None and good.sum() >= 2:
+            x0 = np.exp(np.mean(np.log(etas[good])))
+            y0 = np.exp(np.mean(np.log(errs[good])))
+            xs = np.array([etas[good].min(), etas[good].max()])
+            ax.plot(xs, y0 * (xs / x0) ** order, "--", color=color, lw=1)
+        key = tuple(np.round(errs, 12))
+        label = comparison_label(c, seen.get(key))
+        seen.setdefault(key, comparison_name(c))
+        comp_handles.append(Line2D([], [], lw=1, **{**mkw, "ls": "--"}, label=label))
+
+        curves = c.get("errors_over_time") or []
+        cis = ci or [None] * len(curves)
+        for eta, curve, err_ci, e_final in zip(c["etas"], curves, cis, errs):
+            e = np.abs(as_array(curve))
+            if e.size < 2:
+                continue
+            t = np.arange(e.size) * float(eta)
+            ax_t.plot(t[1:], e[1:], color=color, ls=eta_style[float(eta)], lw=1.3)
+            if err_ci is not None:
+                lo_, hi_ = (floor if v is None else max(float(v), floor) for v in err_ci)
+                y = max(float(e_final), floor)
+                x = t[-1] * (1 + 0.012 * (i - (n_comp - 1) / 2))
+                ax_t.errorbar([x], [y], yerr=[[max(y - lo_, 0)], [max(hi_ - y, 0)]], fmt="none",
+                              ecolor=color, capsize=3, elinewidth=1.2)
+
+    if len(all_etas) >= 2:
+        xs = np.array([min(all_etas), max(all_etas)])
+        for p, ls in ((1, (0, (6, 2))), (2, (0, (2, 2)))):
+            ys = ref_end * (xs / xs[-1]) ** p
+            ax.plot(xs, ys, color="0.5", lw=0.9, ls=ls, zorder=1, label=f"reference: slope {p}")
+            ax.annotate(f"slope {p}", (xs[0], ys[0]), textcoords="offset points", xytext=(2, 3),
+                        fontsize=9, color="0.35", va="bottom", ha="left")
+            key_handles.append(Line2D([], [], color="0.5", lw=0.9, ls=ls,
+                                      label=f"reference: slope {p}"))
+    for e in all_etas:
+        key_handles.append(Line2D([], [], color="0.2", ls=eta_style[e], lw=1.3,
+                                  label=f"η = {e:g} (right panel)"))
+    if has_ci:
+        key_handles.append(Line2D([], [], color="0.2", marker="|", ms=12, mew=1.2, ls="none",
+                                  label="95% interval, final time only (to the bottom: "
+                                        "contains 0)"))
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(floor, top)
+    if len(all_etas) >= 2:
+        ax.set_xlim(min(all_etas) / span**0.12, max(all_etas) * span**0.08)
+    if all_etas:  # ticks at the η of the study, plainly written (no crowded minor labels)
+        from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+        ax.xaxis.set_major_locator(FixedLocator(all_etas))
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:g}")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("learning rate η")
+    ax.set_title("final-time error against η")
+    ax.set_ylabel(f"|E f(SGA) − E f(SDE)|,  f = {result['test_function']}")
+    ax_t.set_xlabel("time t = kη")
+    ax_t.set_title("error at every grid time t = kη")
+    ax_t.set_xlim(0, None)
+    ax_t.tick_params(labelleft=True)
+    for a in (ax, ax_t):
+        a.grid(True, which="both", alpha=0.3)
+    # One legend below both panels: the comparisons in the first column, the line key in the second.
+    rows = max(len(comp_handles), len(key_handles))
+    blank = Line2D([], [], ls="none", label=" ")
+    handles = (comp_handles + [blank] * (rows - len(comp_handles))
+               + key_handles + [blank] * (rows - len(key_handles)))
+    fig.legend(handles=handles, labels=[h.get_label() for h in handles], loc="outside lower center",
+               ncol=2, fontsize=9, frameon=False)
     fig.suptitle(f"Weak error: {result['game']} ({result['method']}, B = {result['batch_size']}, "
                  f"T = {result['horizon']})")
-    fig.tight_layout()
     return fig
 
 
