@@ -216,9 +216,10 @@ def _run_weak_order(ctx: SectionContext) -> SectionOutput:
         commands=[_command(argv)],
         config_text=text,
         figures=[{"file": _relative(ctx.out_dir, "weak_order.png"),
-                  "caption": "Weak error |E f(SGA) − E f(SDE)| against the learning rate η, at "
-                             "the final time (left) and as the maximum over the time grid "
-                             "(right), with 95% intervals and the fitted slopes (dashed)."}],
+                  "caption": "Weak error |E f(SGA) − E f(SDE)|: at the final time against the "
+                             "learning rate η (left; fitted slopes dashed, grey reference "
+                             "slopes 1 and 2) and at every grid time t = kη, one line per η "
+                             "(right). 95% intervals are known only at the final time."}],
         tables=[_orders_table(comparisons), _errors_table(comparisons)],
         notes=[f"{_comparison_label(c)}: {n}" for c in comparisons for n in c["notes"]],
         warnings=warnings, verdicts=verdicts,
