@@ -622,7 +622,7 @@ def _train_table(results: list) -> dict:
         drops = ", ".join(str(d) for d in r["n_drops"]) if "n_drops" in r else "—"
         etas = ", ".join(f"{e:.3g}" for e in r["final_eta"])
         rows.append([r["optimizer"], *cells, etas, drops, r["diverged_seeds"]])
-    return {"title": "Final scores (mean ± std over seeds)",
+    return {"title": "Final scores (mean ± std over the finite seeds)",
             "header": ["optimizer", *metrics, "final η per seed", "FDR drops per seed",
                        "diverged seeds"],
             "rows": rows}
