@@ -37,7 +37,9 @@ def generate(command: str, config: str) -> str:
         raise ValueError(f"no generator for 'gandyn {command}'")
     result = train.run(parse_config(train.TrainConfig, load_toml(ROOT / config)))
     data = result.to_json()
-    save_figure(train.plot_training(data), DOCS / "figures", Path(config).stem)
+    for written in save_figure(train.plot_training(data), DOCS / "figures", Path(config).stem):
+        if written.endswith(".svg"):  # the docs show the PNG
+            Path(written).unlink()
     drops = [r for r in data["results"] if r["optimizer"] == "fdr"]
     lines = [data["table_markdown"], "",
              f"(`gandyn train {config}`: {data['steps']} steps, batch {data['batch_size']}, "
