@@ -16,7 +16,7 @@ from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 
 from ..errors import ConfigError
 from ..studies.config import PositiveFloat, StrictModel, load_toml, parse_config
-from ..studies.kernel import Convention
+from ..studies.kernel import Convention, KernelGame
 
 __all__ = ["SECTION_NAMES", "ReportSettings", "WeakOrderSection", "FileSection", "KernelSection",
            "ReportConfig", "load_report_config"]
@@ -60,15 +60,12 @@ class FileSection(StrictModel):
     config: Optional[str] = None
 
 
-class KernelSection(StrictModel):
-    sigma: PositiveFloat = 1.0
-    lam: PositiveFloat = 0.1
+class KernelSection(KernelGame):
+    """The kernel section's game (the Corollary-1 counterexample by default) and what it runs."""
+
     eta_d: PositiveFloat = 0.1
     eta_g: PositiveFloat = 0.1
-    p: PositiveFloat = 1.0
     p_gen: PositiveFloat = 0.5
-    n_gen: int = Field(1, ge=1)
-    dim: int = Field(1, ge=1)
     parts: list[Literal["spectrum", "phase", "convergence"]] = Field(
         default_factory=lambda: ["spectrum", "phase", "convergence"], min_length=1)
     conventions: list[Convention] = Field(

@@ -405,7 +405,7 @@ def _conditions_table(r: dict) -> dict:
 def _kernel_game_argv(s) -> list[str]:
     return ["--sigma", repr(s.sigma), "--lam", repr(s.lam), "--eta-d", repr(s.eta_d),
             "--eta-g", repr(s.eta_g), "--p", repr(s.p), "--p-gen", repr(s.p_gen),
-            "--n-gen", str(s.n_gen), "--dim", str(s.dim)]
+            "--n-gen", str(s.n_gen), "--dim", str(s.dim), "--order", s.order]
 
 
 def _run_kernel(ctx: SectionContext) -> SectionOutput:
@@ -464,8 +464,7 @@ def _kernel_run(ctx: SectionContext, out: SectionOutput, part: str, argv: list[s
 
 
 def _kernel_game(s) -> dict:
-    return {k: getattr(s, k) for k in ("sigma", "lam", "eta_d", "eta_g", "p", "p_gen", "n_gen",
-                                       "dim")}
+    return {name: getattr(s, name) for name in kernel_study.KernelGame.model_fields}
 
 
 def _kernel_spectrum(ctx: SectionContext, out: SectionOutput) -> None:
