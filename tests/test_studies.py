@@ -261,3 +261,14 @@ def test_runs_too_long_to_finish_are_bad_input():
         parse_config(weak_order.WeakOrderConfig, raw)
     with pytest.raises(ConfigError, match="train.hidden"):
         parse_config(train.TrainConfig, {"train": {"hidden": 10**6}})
+
+
+def test_the_drift_level_is_a_stationary_setting():
+    raw = load_toml(EXAMPLES / "invariant_tanh.toml")
+    raw["stationary"].update(paths=40, burn_in=20, steps=60, n_batches=6, drift_alpha=0.01)
+    result = invariant.run(parse_config(invariant.InvariantConfig, raw))
+    assert result.diagnostics["drift_alpha"] == 0.01
+    assert set(result.diagnostics) >= {"converged", "failed_checks", "drifting"}
+    raw["stationary"]["drift_alpha"] = 1.5
+    with pytest.raises(ConfigError, match="stationary.drift_alpha"):
+        parse_config(invariant.InvariantConfig, raw)
