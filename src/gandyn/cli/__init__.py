@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 from ..errors import InputError, UsageError, one_line
 
-__all__ = ["main", "build_parser", "compilation_cache_dir"]
+__all__ = ["main", "build_parser", "compilation_cache_dir", "UsageError"]
 
 #: The subcommand modules, in the order ``gandyn --help`` lists them.
 SUBCOMMANDS = ("weak_order", "invariant", "kernel", "train", "report")
@@ -97,5 +97,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write(f"gandyn: failed: {type(err).__name__}: {one_line(str(err))}\n")
         return 1
 
-
-__all__ += ["UsageError"]
