@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..errors import UsageError
 from .common import add_output_options, emit, out_dir, positive_int
 

@@ -13,7 +13,6 @@ numbers as an uninterrupted run.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import sys

@@ -316,8 +316,15 @@ def convergence(config: ConvergenceConfig, *, executor: Optional[Executor] = Non
 # --------------------------------------------------------------------------- outputs
 
 
-def _finish(result: KernelResult, out: Path, files: list) -> list:
-    result.out, result.files = str(out), [str(f) for f in files]
+def _finish(result: KernelResult, out: Path, files: list, name: str, **extra) -> list[str]:
+    """Record ``files`` and ``out/name.json`` on ``result``, then write that JSON.
+
+    The JSON is :meth:`KernelResult.to_json` plus ``extra`` (curves and grids
+    for the data files), so it lists itself among the files.
+    """
+    path = out / f"{name}.json"
+    result.out, result.files = str(out), [str(f) for f in files] + [str(path)]
+    write_json(path, {**result.to_json(), **extra})
     return result.files
 
 
@@ -327,10 +334,7 @@ def write_spectrum(result: KernelResult, out: Path) -> list[str]:
     out = Path(out)
     values = [complex(e["re"], e["im"]) for e in result["eigenvalues"]]
     files = save_figure(plot_spectrum(values, "Theorem 1 spectrum", symbol=r"\rho"), out, "spectrum")
-    files.append(out / "spectrum.json")
-    _finish(result, out, files)
-    write_json(out / "spectrum.json", result.to_json())
-    return result.files
+    return _finish(result, out, files, "spectrum")
 
 
 def write_simulation(result: KernelResult, out: Path) -> list[str]:
@@ -346,10 +350,7 @@ def write_simulation(result: KernelResult, out: Path) -> list[str]:
     ax.set_ylabel("distance to the target")
     ax.legend()
     files += save_figure(fig, out, "distance")
-    files.append(out / "simulate.json")
-    _finish(result, out, files)
-    write_json(out / "simulate.json", result.to_json())
-    return result.files
+    return _finish(result, out, files, "simulate")
 
 
 def write_phase(result: KernelResult, out: Path) -> list[str]:
@@ -361,7 +362,6 @@ def write_phase(result: KernelResult, out: Path) -> list[str]:
             for r in result.rows())
     files = [write_csv(out / "phase.csv", ["sigma", "lam", "rho_max_sq", "dominant", "complex"],
                        rows)]
-    files.append(out / "phase.json")
     files += save_figure(plot_phase(grid), out, f"phase_{result['convention']}_{result['quantity']}")
     if "simulated" in result.arrays:
         simulated = result.arrays["simulated"]
@@ -370,11 +370,8 @@ def write_phase(result: KernelResult, out: Path) -> list[str]:
                                  "rate_sq": simulated["rho2"]}))
         files += save_figure(plot_phase_comparison(result.arrays["theory_generator"], simulated),
                              out, "phase_simulated")
-    _finish(result, out, files)
-    write_json(out / "phase.json", {**result.to_json(), "sigma": grid["sigma"],
-                                    "lam": grid["lam"], "rho_max_sq": grid["rho2"],
-                                    "ab_line_sigma": grid["ab_line_sigma"]})
-    return result.files
+    return _finish(result, out, files, "phase", sigma=grid["sigma"], lam=grid["lam"],
+                   rho_max_sq=grid["rho2"], ab_line_sigma=grid["ab_line_sigma"])
 
 
 def write_convergence(result: KernelResult, out: Path) -> list[str]:
@@ -389,9 +386,6 @@ def write_convergence(result: KernelResult, out: Path) -> list[str]:
                                          f"{r['order']} updates, discriminator from {start}",
                                          discriminator_start=r["discriminator_start"]),
                         out, "convergence")
-    files.append(out / "convergence.json")
-    _finish(result, out, files)
-    write_json(out / "convergence.json", {**result.to_json(), "curves": [
+    return _finish(result, out, files, "convergence", curves=[
         {"lam": x["lam"], "sigma": x["sigma"], "simulated": x["distance"],
-         "linearised": x["predicted"]} for x in result.arrays["runs"]]})
-    return result.files
+         "linearised": x["predicted"]} for x in result.arrays["runs"]])

@@ -9,8 +9,6 @@ prints; :meth:`StudyResult.to_frame` is a tidy :class:`pandas.DataFrame`
 from __future__ import annotations
 
 import abc
-from typing import Optional
-
 from ..io import jsonable
 
 __all__ = ["StudyResult", "frame"]
@@ -44,7 +42,3 @@ def frame(rows: list[dict]):
         raise ModuleNotFoundError("to_frame() needs pandas: pip install pandas") from None
     return pd.DataFrame(jsonable(rows))
 
-
-def with_output(data: dict, out: Optional[str], files: Optional[list]) -> dict:
-    """``data`` with the stable ``out`` and ``files`` fields (``None`` without ``--out``)."""
-    return {**data, "out": out, "files": files}
