@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional
 
 from ..errors import UsageError
 
@@ -61,23 +60,3 @@ def emit(result, as_json: bool) -> None:
         sys.stdout.write(json.dumps(jsonable(result.to_json())) + "\n")
     else:
         sys.stdout.write(result.summary() + "\n")
-
-
-def read_config(model, path: Optional[str], overrides: Optional[dict] = None, default=None):
-    """Validate the TOML file at ``path`` (or ``default``, a dict) into ``model``.
-
-    ``overrides`` maps ``(table, key)`` to a value given on the command line.
-    """
-    import copy
-
-    from ..studies.config import load_toml, parse_config
-    from ..errors import ConfigError
-
-    raw = copy.deepcopy(default) if path is None else load_toml(path)
-    for (table, key), value in (overrides or {}).items():
-        if value is None:
-            continue
-        if not isinstance(raw.get(table), dict):
-            raise ConfigError(f"config error: {table}: missing table")
-        raw[table][key] = value
-    return parse_config(model, raw)

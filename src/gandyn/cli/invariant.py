@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_output_options, emit, out_dir, read_config
+from .common import add_output_options, emit, out_dir
 
 __all__ = ["register"]
 
@@ -21,6 +21,7 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
+    from ..studies.config import read_config
     from ..studies import invariant
 
     config = read_config(invariant.InvariantConfig, args.config)

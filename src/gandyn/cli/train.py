@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_output_options, emit, out_dir, progress_of, read_config
+from .common import add_output_options, emit, out_dir, progress_of
 
 __all__ = ["register"]
 
@@ -22,6 +22,7 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
+    from ..studies.config import read_config
     from ..studies import train
 
     config = read_config(train.TrainConfig, args.config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_output_options, emit, out_dir, positive_int, progress_of, read_config
+from .common import add_output_options, emit, out_dir, positive_int, progress_of
 
 __all__ = ["register"]
 
@@ -32,6 +32,7 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
+    from ..studies.config import read_config
     from ..studies import weak_order
 
     config = read_config(weak_order.WeakOrderConfig, args.config,

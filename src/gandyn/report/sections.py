@@ -21,7 +21,7 @@ from ..studies import invariant as invariant_study
 from ..studies import kernel as kernel_study
 from ..studies import train as train_study
 from ..studies import weak_order as weak_order_study
-from ..studies.config import load_toml, parse_config, tomllib
+from ..studies.config import load_toml, parse_config, read_config, tomllib
 from .toml_text import dumps_toml
 
 __all__ = ["SECTIONS", "SectionContext", "SectionOutput", "SectionSpec", "INVARIANT_STUDY",
@@ -188,11 +188,9 @@ def _run_weak_order(ctx: SectionContext) -> SectionOutput:
     if not ctx.resume:
         argv.append("--no-resume")
     argv = _with_output(argv, ctx.out_dir)
-    raw = load_toml(path)
-    for key in ("paths", "seed"):
-        if s.config is not None and getattr(s, key) is not None:
-            raw.setdefault("study", {})[key] = getattr(s, key)
-    config = parse_config(weak_order_study.WeakOrderConfig, raw)
+    # The user's file: the section's paths and seed override the study's (as --paths, --seed).
+    overrides = {} if s.config is None else {("study", "paths"): s.paths, ("study", "seed"): s.seed}
+    config = read_config(weak_order_study.WeakOrderConfig, path, overrides)
     checkpoint = weak_order_study.checkpoint_store(ctx.out_dir, config, resume=ctx.resume)
     with _progress(ctx) as progress:
         study = weak_order_study.run(config, progress=progress, checkpoint=checkpoint)

@@ -45,7 +45,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = ["StrictModel", "Method", "GameConfig", "GAME_KINDS", "LinearQuadraticGame",
            "TanhWGANGame", "DiracGame", "MLPGANGame", "PythonGame", "PositiveFloat",
-           "check_exact_needs_lq", "format_validation_error", "load_toml", "parse_config",
+           "check_exact_needs_lq", "format_validation_error", "load_toml", "parse_config", "read_config",
            "tomllib"]
 
 #: How a study computes its expectations: exact moments (linear-quadratic games) or Monte Carlo.
@@ -359,6 +359,25 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"invalid TOML in {p}: {err}") from None
+
+
+def read_config(model: type[BaseModel], path: Optional[str | Path] = None,
+                overrides: Optional[dict] = None, default: Optional[dict] = None):
+    """Validate the TOML file at ``path`` (or a copy of ``default``) into ``model``.
+
+    ``overrides`` maps ``(table, key)`` to a value that replaces the file's (a
+    command-line option, a report setting); ``None`` values are skipped.
+    """
+    import copy
+
+    raw = copy.deepcopy(default) if path is None else load_toml(path)
+    for (table, key), value in (overrides or {}).items():
+        if value is None:
+            continue
+        if not isinstance(raw.get(table), dict):
+            raise ConfigError(f"config error: {table}: missing table")
+        raw[table][key] = value
+    return parse_config(model, raw)
 
 
 def parse_config(model: type[BaseModel], data: Any, what: str = "config", options: bool = False):
