@@ -107,3 +107,28 @@ def test_drift_names_and_validation():
         make_sde(g, "alt-sde", 0.1, 4, covariance="full")
     assert make_sde(g, "alt-sde", 0.1, 4).covariance == "blockdiag"
     assert make_sde(g, "sml2-sde", 0.1, 4).covariance == "joint"
+
+
+@pytest.mark.parametrize("covariance", ["blockdiag", "joint"])
+def test_both_noise_samplers_have_the_covariance_of_eq_11(covariance):
+    """σσᵀ = (η/B) Σ, Σ from the per-sample fields in NumPy; the off-diagonal block only for joint."""
+    from gandyn.games import tanh_wgan
+
+    game = tanh_wgan(n_latent=7, n_data=5, d_x=2, d_z=2, theta0=[0.3, -0.2, 0.5, 0.1],
+                     omega0=[0.4, -0.6])
+    u = game.u0 + 0.1
+    fields = [np.asarray(f, dtype=float) for f in game.per_sample_fields(*game.split(u))]
+    sigma = sum(np.cov(f.T, bias=True) for f in fields)
+    if covariance == "blockdiag":
+        d = game.d_theta
+        sigma[:d, d:] = sigma[d:, :d] = 0.0
+    expected = 0.1 / 8 * sigma
+    for noise in ("samples", "covariance"):
+        sde = make_sde(game, "alt-sde", 0.1, 8, covariance, noise=noise)
+        s = np.asarray(sde.diffusion_matrix(u), dtype=float)
+        np.testing.assert_allclose(s @ s.T, expected, rtol=2e-4, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(sde.noise_covariance(u)), expected, rtol=2e-4,
+                                   atol=1e-9)
+    assert make_sde(game, "alt-sde", 0.1, 8, noise="covariance").noise_dim == game.dim
+    with pytest.raises(ValueError, match="noise must be one of"):
+        make_sde(game, "alt-sde", 0.1, 8, noise="cholesky")

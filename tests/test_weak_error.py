@@ -61,15 +61,18 @@ def test_van_loan_matches_quadrature():
     np.testing.assert_allclose(Q, ref, atol=1e-9)
 
 
-@pytest.mark.parametrize("integrator,richardson", [("heun", True), ("euler", True), ("heun", False)])
-def test_simulated_sde_matches_ornstein_uhlenbeck_moments(generic_lq_spec, integrator, richardson):
+@pytest.mark.parametrize("integrator,richardson,noise", [
+    ("heun", True, "samples"), ("euler", True, "samples"), ("heun", False, "samples"),
+    ("heun", True, "covariance")])
+def test_simulated_sde_matches_ornstein_uhlenbeck_moments(generic_lq_spec, integrator, richardson,
+                                                          noise):
     spec = generic_lq_spec
     game = linear_quadratic(spec)
     eta, B, n, paths = 0.2, 1, 5, 20_000
     fns = [make_test_function(t, 2, 2) for t in ("sq-norm", "theta[0]*omega[1]", "theta[1]")]
     obs = lambda u: jnp.stack([f(u) for f in fns])
     for name in ("alt-sde", "sml2-sde"):
-        sde = make_sde(game, name, eta, B)
+        sde = make_sde(game, name, eta, B, noise=noise)
         stats = simulate_sde(sde, n, paths, jax.random.key(2), obs, substeps=8,
                              richardson=richardson, integrator=integrator)
         m, S = sde_moments(spec, name, sde.covariance, eta, n, B)

@@ -2,7 +2,8 @@
 
 A *run* is a Markov chain ``u_{t+1} = step(key_t, u_t)`` from a fixed start.
 :func:`run_many` simulates ``n_runs`` of them as one ``vmap``-ped, ``jit``-ted
-``lax.scan`` per chunk of runs, and keeps only the running mean and sum of
+loop per chunk of runs (equal chunks, one compilation for all of them and
+for every number of steps in an octave), and keeps only the running mean and sum of
 squared deviations of chosen observables at the recording times, so memory
 does not grow with the number of steps or of runs.
 
@@ -34,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["RunStatistics", "run_many", "freeze_diverged", "Z95"]
+__all__ = ["RunStatistics", "run_many", "freeze_diverged", "Z95", "balanced_chunks",
+           "record_capacity", "default_chunk_size", "CHUNK_MEMORY_BYTES"]
 
 Step = Callable[[jax.Array, jax.Array], jax.Array]
 Observables = Callable[[jax.Array], jax.Array]
@@ -109,8 +111,8 @@ def freeze_diverged(u, u_new, alive, bound):
 
 
 @eqx.filter_jit
-def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_every: int,
-               bound: float, run_ids, key, n_runs):
+def _run_chunk(step: Step, observables: Observables, u0, n_records, record_every, bound,
+               run_ids, key, n_runs, capacity: int):
     """Shifted moments of the observables over one chunk of runs, at every record.
 
     Returns ``(shift, (mean, correction, m2, count))``: ``shift`` is the value
@@ -121,13 +123,16 @@ def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_
     host combines them in float64: the chunk's mean is
     ``shift + mean + correction / count``.
 
-    One module-level jitted function: ``step`` and ``observables`` are
-    equinox modules or plain functions, so a repeated call with the same game
-    (its arrays are traced) and the same observables reuses the compilation.
+    Compiled once per (step, observables, shapes): ``step`` and
+    ``observables`` are equinox modules or plain functions whose arrays (the
+    game's data, the learning rate) are traced, and so are ``n_records``,
+    ``record_every`` and ``bound``. Only the buffer length ``capacity`` (at
+    least ``n_records + 1`` rows; rows past ``n_records`` stay zero) and the
+    chunk's size are shapes.
     """
 
-    def one_record(carry, t_record):
-        keys, u, alive = carry  # keys: (chunk,) run keys; u: (chunk, ...) states
+    def one_record(t_record, carry):
+        keys, u, alive, buffers = carry  # keys: (chunk,) run keys; u: (chunk, ...) states
 
         def body(i, state):
             u, alive = state
@@ -137,7 +142,9 @@ def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_
             return jax.vmap(freeze_diverged, in_axes=(0, 0, 0, None))(u, u_new, alive, bound)
 
         u, alive = jax.lax.fori_loop(0, record_every, body, (u, alive))
-        return (keys, u, alive), _moments(_observe(observables, u), alive, shift)
+        row = _moments(_observe(observables, u), alive, shift)
+        buffers = jax.tree_util.tree_map(lambda b, r: b.at[t_record + 1].set(r), buffers, row)
+        return keys, u, alive, buffers
 
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(run_ids)
     u = jnp.broadcast_to(u0, (run_ids.shape[0],) + u0.shape)
@@ -149,8 +156,36 @@ def _run_chunk(step: Step, observables: Observables, u0, n_records: int, record_
     # makes the deviations at the first record exactly 0.
     shift = jnp.where(jnp.isfinite(obs0[0]), obs0[0], jnp.zeros_like(obs0[0]))
     first = _moments(obs0, alive, shift)
-    _, rest = jax.lax.scan(one_record, (keys, u, alive), jnp.arange(n_records))
-    return shift, jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    buffers = jax.tree_util.tree_map(
+        lambda r: jnp.zeros((capacity,) + r.shape, r.dtype).at[0].set(r), first)
+    _, _, _, buffers = jax.lax.fori_loop(0, n_records, one_record, (keys, u, alive, buffers))
+    return shift, buffers
+
+
+def record_capacity(n_records: int) -> int:
+    """Rows of the record buffer for ``n_records`` records after the start.
+
+    The next power of two at or above ``n_records + 1``: runs whose numbers of
+    records fall in one octave share one compilation, at most doubling a
+    buffer whose rows are a few numbers each.
+    """
+    return 1 << int(n_records).bit_length()
+
+
+def balanced_chunks(n_runs: int, chunk_size: int, multiple: int = 1) -> tuple[int, int]:
+    """``(n_chunks, size)``: equal chunks of at most ``chunk_size`` runs that cover ``n_runs``.
+
+    Every chunk has the same size (one compilation), a multiple of
+    ``multiple`` (the device count) and, for chunks above 32 runs, of 32; the
+    padding is then under 32 runs per chunk (``multiple`` with more devices),
+    instead of up to a whole chunk when only the last one is padded.
+    """
+    chunk_size = max(1, min(chunk_size, n_runs))
+    step = math.lcm(32, multiple) if chunk_size > 32 else multiple
+    limit = max(step, chunk_size // step * step)
+    n_chunks = math.ceil(n_runs / limit)
+    size = math.ceil(math.ceil(n_runs / n_chunks) / step) * step
+    return n_chunks, size
 
 
 def _observe(observables, u):
@@ -215,8 +250,9 @@ def run_many(
     observables: Observables,
     *,
     record_every: int = 1,
-    chunk_size: int = 8192,
+    chunk_size: Optional[int] = None,
     bound: float = 1e6,
+    capacity: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
 ) -> RunStatistics:
     """Simulate ``n_runs`` independent chains for ``n_steps`` steps.
@@ -231,8 +267,14 @@ def run_many(
             reuse the compilation.
         record_every: record statistics every this many steps (and at step 0);
             must divide ``n_steps``.
-        chunk_size: runs simulated together; memory is ``O(chunk_size · dim)``.
+        chunk_size: at most about this many runs are simulated together
+            (memory is ``O(chunk_size · dim)``); default
+            :func:`default_chunk_size`. The runs are split into equal chunks
+            (:func:`balanced_chunks`), so all chunks share one compilation.
         bound: a run whose state leaves this radius counts as diverged.
+        capacity: rows of the compiled record buffer (default
+            :func:`record_capacity`); give the largest ``n_steps //
+            record_every + 1`` of a sweep to compile the sweep once.
         progress: called with the number of runs finished after each chunk.
 
     Runs are spread over all local devices when there is more than one (the
@@ -244,23 +286,44 @@ def run_many(
         raise ValueError(f"record_every={record_every} must divide n_steps={n_steps}")
     u0 = jnp.asarray(u0)
     n_records = n_steps // record_every
+    capacity = record_capacity(n_records) if capacity is None else int(capacity)
+    if capacity < n_records + 1:
+        raise ValueError(f"capacity={capacity} is below the {n_records + 1} records of this run")
     devices = jax.local_devices()
-    chunk_size = max(1, min(chunk_size, n_runs))
-    if len(devices) > 1:
-        chunk_size = math.ceil(chunk_size / len(devices)) * len(devices)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(u0)
+    n_chunks, size = balanced_chunks(n_runs, chunk_size, len(devices))
     steps = np.arange(n_records + 1) * record_every
     total: Optional[RunStatistics] = None
-    for start in range(0, n_runs, chunk_size):
-        size = min(chunk_size, n_runs - start)
-        ids = jnp.arange(start, start + chunk_size, dtype=jnp.uint32)
+    traced = (jnp.asarray(n_records, jnp.int32), jnp.asarray(record_every, jnp.int32),
+              jnp.asarray(float(bound)))
+    for c in range(n_chunks):
+        start = c * size
+        live = max(0, min(size, n_runs - start))
+        ids = jnp.arange(start, start + size, dtype=jnp.uint32)
         if len(devices) > 1:
             mesh = Mesh(np.array(devices), ("runs",))
             ids = jax.device_put(ids, NamedSharding(mesh, PartitionSpec("runs")))
-        shift, moments = _run_chunk(step, observables, u0, n_records, record_every,
-                                    float(bound), ids, key, jnp.asarray(n_runs))
-        part = _chunk_statistics(steps, shift, moments, size)
+        shift, moments = _run_chunk(step, observables, u0, *traced, ids, key,
+                                    jnp.asarray(n_runs, jnp.uint32), capacity)
+        moments = tuple(a[: n_records + 1] for a in moments)
+        part = _chunk_statistics(steps, shift, moments, live)
         total = part if total is None else total.merge(part)
         if progress is not None:
-            progress(start + size)
+            progress(start + live)
     assert total is not None
     return total
+
+
+#: Device memory the states of one chunk of runs may take (see :func:`default_chunk_size`).
+CHUNK_MEMORY_BYTES = 64 * 2**20
+
+
+def default_chunk_size(u0, memory_bytes: int = CHUNK_MEMORY_BYTES) -> int:
+    """Runs per chunk: 8192, or fewer when their states would exceed ``memory_bytes``.
+
+    A step's intermediates are a small multiple of its state, so a budget on
+    the states bounds the chunk's working memory; at least 64 runs.
+    """
+    state_bytes = max(1, int(np.prod(jnp.shape(u0))) * jnp.asarray(u0).dtype.itemsize)
+    return int(max(64, min(8192, memory_bytes // state_bytes)))

@@ -26,6 +26,7 @@ from typing import Callable, Literal, Optional, get_args
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from .games.base import Game
 from .runs import RunStatistics, run_many
@@ -108,37 +109,48 @@ def sga_step(game: Game, config: SGAConfig, key: jax.Array, u: jax.Array) -> jax
     Every sub-update draws its own minibatch; the last one (the generator's
     in ALT, the joint one in SML) uses the last of ``n_disc + 1`` keys.
     """
+    return _step(game, config.scheme, config.batch_size, config.n_disc, config.eta_theta,
+                 config.eta_omega, key, u)
+
+
+def _step(game, scheme, batch_size, n_disc, eta_theta, eta_omega, key, u):
     theta, omega = game.split(u)
-    B = config.batch_size
-    keys = jax.random.split(key, config.n_disc + 1)
-    last = len(sub_steps(config.scheme, config.n_disc)) - 1
+    keys = jax.random.split(key, n_disc + 1)
+    last = len(sub_steps(scheme, n_disc)) - 1
 
     def gradients(i, theta, omega):
         k = keys[-1] if i == last else keys[i]
-        return game.batch_gradients(theta, omega, game.sample_indices(k, B))
+        return game.batch_gradients(theta, omega, game.sample_indices(k, batch_size))
 
-    theta, omega = apply_sub_steps(theta, omega, gradients, config.scheme, config.eta_theta,
-                                   config.eta_omega, config.n_disc)
+    theta, omega = apply_sub_steps(theta, omega, gradients, scheme, eta_theta, eta_omega, n_disc)
     return game.join(theta, omega)
 
 
 class SGAStep(eqx.Module):
     """``step(key, u) -> u'``: one SGA step as a callable pytree.
 
-    Being a module (the game's arrays are leaves, the config static) lets
-    :func:`gandyn.runs.run_many` reuse one compilation across calls.
+    The game's arrays and the learning rates are leaves (traced), the scheme,
+    batch size and ``n_disc`` static: :func:`gandyn.runs.run_many` compiles
+    one program per (scheme, game, shapes) and reuses it across learning rates
+    and across calls with an equal game.
     """
 
     game: Game
-    config: SGAConfig = eqx.field(static=True)
+    eta_theta: jax.Array
+    eta_omega: jax.Array
+    scheme: str = eqx.field(static=True)
+    batch_size: int = eqx.field(static=True)
+    n_disc: int = eqx.field(static=True)
 
     def __call__(self, key: jax.Array, u: jax.Array) -> jax.Array:
-        return sga_step(self.game, self.config, key, u)
+        return _step(self.game, self.scheme, self.batch_size, self.n_disc, self.eta_theta,
+                     self.eta_omega, key, u)
 
 
 def make_sga_step(game: Game, config: SGAConfig) -> SGAStep:
     """``step(key, u) -> u'`` for :func:`gandyn.runs.run_many`."""
-    return SGAStep(game, config)
+    return SGAStep(game, jnp.asarray(float(config.eta_theta)), jnp.asarray(float(config.eta_omega)),
+                   config.scheme, config.batch_size, config.n_disc)
 
 
 def simulate_sga(

@@ -52,8 +52,9 @@ stationary Gaussian of a linear-quadratic game. Zero-sum games only.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -61,7 +62,7 @@ from ..games.base import Game
 from ..sde.coefficients import SDE_NAMES, b0, make_sde
 from ..sga import SCHEMES
 
-__all__ = ["FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS", "FDR_GAPS", "MODELS", "StationaryModel",
+__all__ = ["FDRIntegrands", "FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS", "FDR_GAPS", "MODELS", "StationaryModel",
            "fdr_integrands", "with_gaps"]
 
 #: The two relations and the four sides each is reported with.
@@ -89,6 +90,29 @@ def with_gaps(values: jax.Array) -> jax.Array:
     gaps = [values[index[f"{r}_lhs"]] - values[index[f"{r}_{t}"]]
             for r in FDR_RELATIONS for t in FDR_TERMS[1:]]
     return jnp.concatenate([values, jnp.stack(gaps)])
+
+
+class FDRIntegrands(eqx.Module):
+    """``u ->`` the FDR integrands and their gaps (:func:`with_gaps`), as one callable pytree.
+
+    With ``with_state`` the state ``u`` and ``|u|²`` follow. A module (the game's
+    arrays are leaves, the rest static) rather than a closure, so equal
+    studies share one compiled chain (see :func:`gandyn.runs.run_many`).
+    """
+
+    game: Game
+    eta: float = eqx.field(static=True)
+    batch_size: int = eqx.field(static=True)
+    model: str = eqx.field(static=True)
+    covariance: Optional[str] = eqx.field(static=True, default=None)
+    with_state: bool = eqx.field(static=True, default=False)
+
+    def __call__(self, u: jax.Array) -> jax.Array:
+        values = with_gaps(fdr_integrands(self.game, u, self.eta, self.batch_size, self.model,
+                                          self.covariance))
+        if not self.with_state:
+            return values
+        return jnp.concatenate([values, u, jnp.atleast_1d(u @ u)])
 
 
 def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model: str,

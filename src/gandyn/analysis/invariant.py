@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,7 +47,7 @@ from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
 from scipy.stats import t as student_t
 
 from ..games.linear_quadratic import LinearQuadraticSpec
-from ..runs import Z95, freeze_diverged
+from ..runs import Z95, balanced_chunks, freeze_diverged
 from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
 
 __all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",
@@ -204,7 +205,15 @@ def drift_check(batch_means: np.ndarray, alpha: float = 0.05, scale=None):
     return drift, ci, significant
 
 
-def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
+@eqx.filter_jit
+def _chain_batch_means(step, observables, u0, keys, burn_in: int, steps: int, n_batches: int,
+                       bound):
+    """Per chain (one per key): batch means of the observables and their squares, and more.
+
+    One module-level compiled program per (step, observables, shapes and
+    lengths): an equal step (an equal game, a traced learning rate) reuses it
+    across calls.
+    """
     batch_len = steps // n_batches
 
     def one_chain(key):
@@ -230,7 +239,7 @@ def _chain_batch_means(step, observables, u0, burn_in, steps, n_batches, bound):
         carry, means = jax.lax.scan(batch, carry, jnp.arange(n_batches))
         return means[:, 0], means[:, 1], carry[1], burn_obs, carry[0]
 
-    return one_chain
+    return jax.vmap(one_chain)(keys)
 
 
 def stationary_estimate(
@@ -261,13 +270,15 @@ def stationary_estimate(
     if burn_in < 0 or steps < n_batches or paths < 2 or n_batches < 2:
         raise ValueError("need burn_in >= 0, steps >= n_batches >= 2 and paths >= 2")
     u0 = jnp.asarray(u0)
-    fn = jax.jit(jax.vmap(_chain_batch_means(step, observables, u0, burn_in, steps, n_batches,
-                                             float(bound))))
+    n_chunks, size = balanced_chunks(paths, chunk_size)  # equal chunks: one compilation
     batch_means, batch_squares, alive, burn, finals = [], [], [], [], []
-    for start in range(0, paths, chunk_size):
-        ids = jnp.arange(start, min(paths, start + chunk_size), dtype=jnp.uint32)
+    for c in range(n_chunks):
+        live = min(size, paths - c * size)
+        ids = jnp.arange(c * size, (c + 1) * size, dtype=jnp.uint32)
         keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(ids)
-        m, sq, a, b, last = fn(keys)
+        out = _chain_batch_means(step, observables, u0, keys, burn_in, steps, n_batches,
+                                 jnp.asarray(float(bound)))
+        m, sq, a, b, last = (np.asarray(x)[:live] for x in out)  # padding chains dropped
         finals.append(np.asarray(last))
         batch_means.append(np.asarray(m))
         batch_squares.append(np.asarray(sq))

@@ -43,7 +43,7 @@ from ..io import jsonable
 from ..games.linear_quadratic import LinearQuadraticSpec
 from ..sde.coefficients import COVARIANCES, SDE_TARGET, default_covariance, make_sde
 from ..sde.integrate import richardson_observables, simulate_sde
-from ..runs import Z95, RunStatistics
+from ..runs import Z95, RunStatistics, record_capacity
 from ..sga import SCHEMES, SGAConfig, simulate_sga
 from .lq_exact import sde_moments, sga_moments
 from .test_functions import QuadraticTestFunction
@@ -287,7 +287,9 @@ def monte_carlo_pieces(
     substeps = substeps or default_substeps
     key = jax.random.key(seed)
     f = _AtLeast1d(test_fn)
-    run_options = dict(chunk_size=chunk_size, bound=bound)
+    # One record buffer for the whole η grid: every piece of a scheme (or SDE) shares one program.
+    capacity = record_capacity(max(_n_steps(horizon, eta) for eta in etas))
+    run_options = dict(chunk_size=chunk_size, bound=bound, capacity=capacity)
     pieces: dict[str, StatisticsPiece] = {}
     for ci, comp in enumerate(c.resolved() for c in comparisons):
         for ei, eta in enumerate(etas):

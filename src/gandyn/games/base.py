@@ -25,10 +25,20 @@ while ω maximises ``loss``. The vector field of the game is then
 
 and everything downstream (SGA, the SDEs) only uses this field and its
 per-sample versions.
+
+A game's identity: its losses are static (part of what is compiled), its data
+and initial point are arrays (traced). Two games compare equal, and share
+every compiled program, when their losses compare equal and their arrays have
+the same shapes. The built-in games write their losses as module-level
+functions or frozen dataclasses of their parameters, so rebuilding a game
+(as the CLI and the report do) reuses the compilations; a user's game gets
+the same by doing likewise (a closure made afresh on every call is a new
+function each time and compiles anew).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import equinox as eqx
@@ -36,7 +46,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PyTree
 
-__all__ = ["LossTerm", "Game", "make_game", "with_weight_decay"]
+__all__ = ["LossTerm", "Game", "make_game", "with_weight_decay", "zero_loss", "WeightDecay"]
 
 PerSampleLoss = Callable[[Array, Array, PyTree], Array]
 
@@ -208,6 +218,21 @@ def make_game(
     return Game(terms=(term,), theta0=theta0, omega0=omega0, name=name)
 
 
+def zero_loss(theta: Array, omega: Array, sample: PyTree) -> Array:
+    """A per-sample loss that is 0: the ``generator_loss`` of a term θ does not see."""
+    return jnp.zeros(())
+
+
+@dataclass(frozen=True)
+class WeightDecay:
+    """The per-sample loss ``(λ/2)(|θ|² − |ω|²)`` of :func:`with_weight_decay`."""
+
+    lam: float
+
+    def __call__(self, theta: Array, omega: Array, sample: PyTree) -> Array:
+        return 0.5 * self.lam * (theta @ theta - omega @ omega)
+
+
 def _take(data: PyTree, idx: Array) -> PyTree:
     return jax.tree_util.tree_map(lambda a: a[idx], data)
 
@@ -229,9 +254,6 @@ def with_weight_decay(game: Game, lam: float) -> Game:
     if lam == 0:
         return game
 
-    def penalty(theta, omega, _):
-        return 0.5 * lam * (theta @ theta - omega @ omega)
-
-    term = LossTerm(loss=penalty, data=jnp.zeros((1, 1)))
+    term = LossTerm(loss=WeightDecay(float(lam)), data=jnp.zeros((1, 1)))
     return Game(terms=game.terms + (term,), theta0=game.theta0, omega0=game.omega0,
                 name=f"{game.name}+wd{lam:g}")

@@ -15,21 +15,49 @@ simultaneous GDA spirals outwards (Mescheder et al., §2).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Game, LossTerm
+from .base import Game, LossTerm, zero_loss
 
 __all__ = ["dirac_gan", "DIRAC_LOSSES"]
 
 DIRAC_LOSSES = ("vanilla", "non-saturating", "wgan")
 
 
-def _f(loss: str):
-    if loss == "wgan":
-        return lambda t: t
-    return lambda t: -jax.nn.softplus(-t)
+def _f(loss: str, t):
+    """``f(t)``: ``t`` for WGAN, ``−log(1 + e^{−t})`` otherwise."""
+    return t if loss == "wgan" else -jax.nn.softplus(-t)
+
+
+# The losses are frozen dataclasses of their parameters, so equal games are equal (see games.base).
+@dataclass(frozen=True)
+class _Real:
+    loss: str
+    reg: float
+
+    def __call__(self, theta, omega, x_j):
+        return _f(self.loss, omega @ x_j) - 0.5 * self.reg * omega @ omega
+
+
+@dataclass(frozen=True)
+class _Fake:
+    loss: str
+
+    def __call__(self, theta, omega, _):
+        return _f(self.loss, -(omega @ theta))
+
+
+@dataclass(frozen=True)
+class _FakeNonSaturating:
+    loss: str
+
+    def __call__(self, theta, omega, _):
+        # Non-saturating: θ minimises −f(D(θ)) = softplus(−ωθ).
+        return -_f(self.loss, omega @ theta)
 
 
 def dirac_gan(
@@ -49,27 +77,17 @@ def dirac_gan(
         raise ValueError("dim and n_data must be positive")
     if reg < 0 or data_std < 0:
         raise ValueError("reg and data_std must be non-negative")
-    f = _f(loss)
     rng = np.random.default_rng(seed)
     x = data_std * rng.standard_normal((n_data, dim))
     if data_std > 0:
         x -= x.mean(axis=0)  # keep the equilibrium at exactly θ = 0
 
     # Two terms: the real samples and the (deterministic) generated point.
-    def real_term(theta, omega, x_j):
-        return f(omega @ x_j) - 0.5 * reg * omega @ omega
-
-    def fake_term(theta, omega, _):
-        return f(-(omega @ theta))
-
-    def fake_term_ns(theta, omega, _):
-        # Non-saturating: θ minimises −f(D(θ)) = softplus(−ωθ).
-        return -f(omega @ theta)
-
-    real = LossTerm(loss=real_term, data=jnp.asarray(x),
-                    generator_loss=(lambda th, om, s: jnp.zeros(())) if loss == "non-saturating" else None)
-    fake = LossTerm(loss=fake_term, data=jnp.zeros((1, 1)),
-                    generator_loss=fake_term_ns if loss == "non-saturating" else None)
+    ns = loss == "non-saturating"
+    real = LossTerm(loss=_Real(loss, float(reg)), data=jnp.asarray(x),
+                    generator_loss=zero_loss if ns else None)
+    fake = LossTerm(loss=_Fake(loss), data=jnp.zeros((1, 1)),
+                    generator_loss=_FakeNonSaturating(loss) if ns else None)
     th0 = np.broadcast_to(np.asarray(theta0, dtype=float), (dim,)).copy()
     om0 = np.broadcast_to(np.asarray(omega0, dtype=float), (dim,)).copy()
     return Game(terms=(real, fake), theta0=jnp.asarray(th0), omega0=jnp.asarray(om0),

@@ -122,16 +122,29 @@ def exact_data(cov: np.ndarray) -> np.ndarray:
     return np.concatenate([pts, -pts], axis=0)
 
 
-def linear_quadratic(spec: LinearQuadraticSpec) -> Game:
-    """The game of ``spec`` as a :class:`Game` (one term over ``2d`` data points)."""
-    A, C, D = (jnp.asarray(m) for m in (spec.A, spec.C, spec.D))
-    dt = spec.d_theta
+@dataclass(frozen=True)
+class QuadraticLoss:
+    """``½θᵀAθ + θᵀCω − ½ωᵀDω + θ·ξ + ω·ζ`` for a sample ``(ξ, ζ)``.
 
-    def loss(theta, omega, sample):
-        xi, zeta = sample[:dt], sample[dt:]
+    The matrices are tuples (hashable): equal specs give equal games, which
+    share their compilations.
+    """
+
+    A: tuple
+    C: tuple
+    D: tuple
+
+    def __call__(self, theta, omega, sample):
+        A, C, D = (jnp.asarray(m, dtype=theta.dtype) for m in (self.A, self.C, self.D))
+        xi, zeta = sample[: theta.shape[0]], sample[theta.shape[0]:]
         return (0.5 * theta @ A @ theta + theta @ C @ omega - 0.5 * omega @ D @ omega
                 + theta @ xi + omega @ zeta)
 
+
+def linear_quadratic(spec: LinearQuadraticSpec) -> Game:
+    """The game of ``spec`` as a :class:`Game` (one term over ``2d`` data points)."""
+    loss = QuadraticLoss(*(tuple(map(tuple, np.asarray(m, dtype=float).tolist()))
+                           for m in (spec.A, spec.C, spec.D)))
     data = jnp.asarray(exact_data(spec.data_covariance))
     return Game(terms=(LossTerm(loss=loss, data=data),), theta0=jnp.asarray(spec.theta0),
                 omega0=jnp.asarray(spec.omega0), name="linear-quadratic")

@@ -19,6 +19,7 @@ which equals the paper's i.i.d. sampling of pairs (see
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from .base import Game, LossTerm, with_weight_decay
+from .base import Game, LossTerm, with_weight_decay, zero_loss
 
 __all__ = ["MLPGAN", "mlp_gan", "MLP_LOSSES"]
 
@@ -55,7 +56,84 @@ class MLPGAN:
 def _flat(model):
     params, static = eqx.partition(model, eqx.is_inexact_array)
     flat, unravel = ravel_pytree(params)
-    return flat, lambda v: eqx.combine(unravel(v), static)
+    return flat, _Unravel(unravel, static)
+
+
+class _Unravel:
+    """``v -> model``: a flat parameter vector back into its equinox network."""
+
+    def __init__(self, unravel, static):
+        self.unravel, self.static = unravel, static
+
+    def __call__(self, v):
+        return eqx.combine(self.unravel(v), self.static)
+
+
+@functools.lru_cache(maxsize=None)
+def _networks(shape: "_Shape") -> tuple[_Unravel, _Unravel]:
+    """``(unravel_generator, unravel_discriminator)`` of networks of ``shape``.
+
+    Unravelling depends on the architecture only, never on the weights, so one
+    pair serves every game of that architecture.
+    """
+    g, d = _build(shape, *jax.random.split(jax.random.key(0)))
+    return _flat(g)[1], _flat(d)[1]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    data_dim: int
+    latent_dim: int
+    hidden: int
+    depth: int
+
+
+def _build(shape: _Shape, kg, kd):
+    generator = eqx.nn.MLP(shape.latent_dim, shape.data_dim, shape.hidden, shape.depth,
+                           activation=jax.nn.relu, key=kg)
+    discriminator = eqx.nn.MLP(shape.data_dim, 1, shape.hidden, shape.depth,
+                               activation=jax.nn.leaky_relu, key=kd)
+    return generator, discriminator
+
+
+# Each per-sample loss is a frozen dataclass of the architecture and the loss's own
+# parameters, so equal MLP GANs are equal games and share their compilations (see games.base).
+@dataclass(frozen=True)
+class _Loss:
+    shape: _Shape
+    wgan: bool
+
+    def D(self, omega, x):
+        return _networks(self.shape)[1](omega)(x)[0]
+
+    def G(self, theta, zi):
+        return _networks(self.shape)[0](theta)(zi)
+
+
+class _Real(_Loss):
+    def __call__(self, theta, omega, x):
+        return self.D(omega, x) if self.wgan else -jax.nn.softplus(-self.D(omega, x))
+
+
+class _Fake(_Loss):
+    def __call__(self, theta, omega, zi):
+        logit = self.D(omega, self.G(theta, zi))
+        return -logit if self.wgan else -jax.nn.softplus(logit)
+
+
+class _FakeNonSaturating(_Loss):
+    def __call__(self, theta, omega, zi):
+        return jax.nn.softplus(-self.D(omega, self.G(theta, zi)))
+
+
+@dataclass(frozen=True)
+class _GradientPenalty(_Loss):
+    weight: float = 10.0
+
+    def __call__(self, theta, omega, s):
+        x_hat = s["eps"] * s["x"] + (1 - s["eps"]) * jax.lax.stop_gradient(self.G(theta, s["z"]))
+        grad_norm = jnp.linalg.norm(jax.grad(lambda x: self.D(omega, x))(x_hat))
+        return -self.weight * (grad_norm - 1.0) ** 2
 
 
 def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
@@ -73,49 +151,24 @@ def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
             raise ValueError(f"{name} must be a positive integer")
     if gp_weight < 0 or weight_decay < 0:
         raise ValueError("gp_weight and weight_decay must be non-negative")
-    d = data.shape[1]
+    shape = _Shape(int(data.shape[1]), latent_dim, hidden, depth)
     kg, kd, kz, kp = jax.random.split(jax.random.key(seed), 4)
-    generator = eqx.nn.MLP(latent_dim, d, hidden, depth, activation=jax.nn.relu, key=kg)
-    discriminator = eqx.nn.MLP(d, 1, hidden, depth, activation=jax.nn.leaky_relu, key=kd)
-    theta0, unravel_g = _flat(generator)
-    omega0, unravel_d = _flat(discriminator)
+    generator, discriminator = _build(shape, kg, kd)
+    theta0, _ = _flat(generator)
+    omega0, _ = _flat(discriminator)
+    unravel_g, unravel_d = _networks(shape)
     z = jax.random.normal(kz, (n_latent, latent_dim))
-
-    def D(omega, x):
-        return unravel_d(omega)(x)[0]
-
-    def G(theta, zi):
-        return unravel_g(theta)(zi)
-
     wgan = loss in ("wgan", "wgan-gp")
-
-    def real(theta, omega, x):
-        return D(omega, x) if wgan else -jax.nn.softplus(-D(omega, x))
-
-    def fake(theta, omega, zi):
-        logit = D(omega, G(theta, zi))
-        return -logit if wgan else -jax.nn.softplus(logit)
-
-    def fake_ns(theta, omega, zi):
-        return jax.nn.softplus(-D(omega, G(theta, zi)))
-
-    terms = [LossTerm(loss=real, data=data,
-                      generator_loss=(lambda th, om, x: jnp.zeros(()))
-                      if loss == "non-saturating" else None),
-             LossTerm(loss=fake, data=z,
-                      generator_loss=fake_ns if loss == "non-saturating" else None)]
+    ns = loss == "non-saturating"
+    terms = [LossTerm(loss=_Real(shape, wgan), data=data, generator_loss=zero_loss if ns else None),
+             LossTerm(loss=_Fake(shape, wgan), data=z,
+                      generator_loss=_FakeNonSaturating(shape, wgan) if ns else None)]
     if loss == "wgan-gp":
         k1, k2, k3 = jax.random.split(kp, 3)
         triples = {"z": jax.random.normal(k1, (n_penalty, latent_dim)),
                    "x": data[jax.random.randint(k2, (n_penalty,), 0, data.shape[0])],
                    "eps": jax.random.uniform(k3, (n_penalty,))}
-
-        def penalty(theta, omega, s):
-            x_hat = s["eps"] * s["x"] + (1 - s["eps"]) * jax.lax.stop_gradient(G(theta, s["z"]))
-            grad_norm = jnp.linalg.norm(jax.grad(lambda x: D(omega, x))(x_hat))
-            return -gp_weight * (grad_norm - 1.0) ** 2
-
-        terms.append(LossTerm(loss=penalty, data=triples,
-                              generator_loss=lambda th, om, s: jnp.zeros(())))
+        terms.append(LossTerm(loss=_GradientPenalty(shape, wgan, float(gp_weight)), data=triples,
+                              generator_loss=zero_loss))
     game = Game(terms=tuple(terms), theta0=theta0, omega0=omega0, name=f"mlp-{loss}")
     return MLPGAN(with_weight_decay(game, weight_decay), unravel_g, unravel_d, latent_dim)

@@ -26,6 +26,17 @@ from .base import Game, LossTerm
 __all__ = ["tanh_wgan"]
 
 
+def real_term(theta, omega, x_j):
+    """``D_ω(x_j) = tanh(ω·x_j)``."""
+    return jnp.tanh(omega @ x_j)
+
+
+def fake_term(theta, omega, z_i):
+    """``−D_ω(G_θ(z_i))`` with ``G_θ(z) = tanh(θ z)``, θ a ``d_x × d_z`` matrix (``d_x = |ω|``)."""
+    generated = jnp.tanh(theta.reshape(omega.shape[0], -1) @ z_i)
+    return -jnp.tanh(omega @ generated)
+
+
 def tanh_wgan(
     n_latent: int = 32,
     n_data: int = 32,
@@ -44,15 +55,6 @@ def tanh_wgan(
     z_target = rng.uniform(0.0, 1.0, size=(n_data, d_z))
     theta_star_m = np.full((d_x, d_z), float(theta_star))
     x = np.tanh(z_target @ theta_star_m.T)
-
-    def generator(theta, latent):
-        return jnp.tanh(theta.reshape(d_x, d_z) @ latent)
-
-    def real_term(theta, omega, x_j):
-        return jnp.tanh(omega @ x_j)
-
-    def fake_term(theta, omega, z_i):
-        return -jnp.tanh(omega @ generator(theta, z_i))
 
     th0 = np.broadcast_to(np.asarray(theta0, dtype=float), (d_x * d_z,)).copy()
     om0 = np.broadcast_to(np.asarray(omega0, dtype=float), (d_x,)).copy()

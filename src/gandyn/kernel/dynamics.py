@@ -64,29 +64,30 @@ class KernelGDA(eqx.Module):
 
     def __init__(self, targets, p=None, p_gen=None, n_gen: Optional[int] = None,
                  kernel: Optional[Kernel] = None):
+        # Validated and built in NumPy (no device programs), then moved over once.
         # Floating targets keep their precision (float32 under x64 too); the
         # whole simulation runs in it.
-        targets = jnp.atleast_2d(jnp.asarray(targets))
-        if not jnp.issubdtype(targets.dtype, jnp.floating):
-            targets = targets.astype(float)
+        targets = np.atleast_2d(np.asarray(targets))
+        if not np.issubdtype(targets.dtype, np.floating):
+            targets = targets.astype(jnp.asarray(0.0).dtype)
         if targets.ndim != 2 or targets.shape[0] < 1:
             raise ValueError("targets must be an (N_r, d) array with N_r >= 1")
         n_r, dtype = targets.shape[0], targets.dtype
-        p = jnp.full((n_r,), 1.0 / n_r, dtype) if p is None else jnp.broadcast_to(
-            jnp.asarray(p, dtype=dtype), (n_r,))
+        p = np.full((n_r,), 1.0 / n_r, dtype) if p is None else np.broadcast_to(
+            np.asarray(p, dtype=dtype), (n_r,))
         if p_gen is None:
             if n_gen is None:
                 raise ValueError("give p_gen (masses of the generated points) or n_gen")
-            p_gen = jnp.full((n_gen,), 1.0 / n_gen, dtype)
+            p_gen = np.full((n_gen,), 1.0 / n_gen, dtype)
         else:
-            p_gen = jnp.atleast_1d(jnp.asarray(p_gen, dtype=dtype))
+            p_gen = np.atleast_1d(np.asarray(p_gen, dtype=dtype))
             if n_gen is not None:
-                p_gen = jnp.broadcast_to(p_gen, (n_gen,))
-        if not (np.all(np.asarray(p) > 0) and np.all(np.asarray(p_gen) > 0)):
+                p_gen = np.broadcast_to(p_gen, (n_gen,))
+        if not (np.all(p > 0) and np.all(p_gen > 0)):
             raise ValueError("masses p and p_gen must be positive")
-        if not np.all(np.isfinite(np.asarray(targets))):
+        if not np.all(np.isfinite(targets)):
             raise ValueError("targets must be finite")
-        self.targets, self.p, self.p_gen = targets, p, p_gen
+        self.targets, self.p, self.p_gen = (jnp.asarray(a) for a in (targets, p, p_gen))
         self.kernel = rbf() if kernel is None else kernel
 
     @property
@@ -101,11 +102,11 @@ class KernelGDA(eqx.Module):
 class Trajectory(NamedTuple):
     """What :func:`simulate` returns (leading axes: the configurations' shape)."""
 
-    positions: jax.Array  # (..., n_records, N, d): x̃ at steps 0, every, 2·every, ...
+    positions: np.ndarray  # (..., n_records, N, d): x̃ at steps 0, every, 2·every, ...
     steps: np.ndarray  # (n_records,) the step of each record
     order: str
     memory: int
-    diverged: jax.Array  # (...,) bool: a position became non-finite or passed the bound
+    diverged: np.ndarray  # (...,) bool: a position became non-finite or passed the bound
 
 
 def memory_for(eps: float, lam: float, eta_d: float) -> int:
@@ -202,42 +203,44 @@ def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
     if memory < 1:
         raise ValueError("memory must be at least 1 step")
     memory = min(memory, steps)
-    dtype = jnp.asarray(game.targets).dtype
-    arrays = [jnp.asarray(v, dtype) for v in (sigma, lam, eta_d, eta_g)]
+    dtype = np.dtype(game.targets.dtype)  # inputs prepared in NumPy: no device programs
+    arrays = [np.asarray(v, dtype) for v in (sigma, lam, eta_d, eta_g)]
     for name, v in zip(("sigma", "lam", "eta_d", "eta_g"), arrays):
         if not np.all(np.asarray(v) >= 0) or (name in ("sigma", "eta_d") and
                                               not np.all(np.asarray(v) > 0)):
             raise ValueError(f"{name} must be {'positive' if name in ('sigma', 'eta_d') else 'non-negative'}")
-    shape = jnp.broadcast_shapes(*(v.shape for v in arrays))
-    x0 = jnp.asarray(x0, dtype)
+    shape = np.broadcast_shapes(*(v.shape for v in arrays))
+    x0 = np.asarray(x0, dtype)
     if x0.shape[-2:] != (game.n_gen, game.dim):
         raise ValueError(f"x0 must end in shape (n_gen, d) = {(game.n_gen, game.dim)}, got {x0.shape}")
-    x0 = jnp.broadcast_to(x0, shape + x0.shape[-2:])
+    x0 = np.broadcast_to(x0, shape + x0.shape[-2:])
     warm = warm_start is not None
     if warm:
         if not np.all(np.asarray(arrays[1]) > 0):
             raise ValueError("warm_start needs lam > 0 (the equilibrium discriminator is 1/λ times the mass gap)")
-        x_star = jnp.asarray(warm_start, dtype)
+        x_star = np.asarray(warm_start, dtype)
         if x_star.shape[-2:] != (game.n_gen, game.dim) or not np.all(np.isfinite(np.asarray(x_star))):
             raise ValueError(f"warm_start must be finite and end in shape {(game.n_gen, game.dim)}, "
                              f"got {x_star.shape}")
-        x_star = jnp.broadcast_to(x_star, x0.shape)
+        x_star = np.broadcast_to(x_star, x0.shape)
     else:
         x_star = x0
-    flat = [jnp.broadcast_to(v, shape).reshape(-1) for v in arrays]
+    flat = [np.broadcast_to(v, shape).reshape(-1) for v in arrays]
     positions, _ = _run_batch(game, *flat, x0.reshape((-1,) + x0.shape[-2:]),
                               x_star.reshape((-1,) + x0.shape[-2:]), steps, memory, every, order,
                               warm)
-    positions = positions.reshape(shape + positions.shape[1:])
+    # The rest is on the host, in NumPy: a few reductions are not worth a compilation each.
+    positions = np.asarray(positions).reshape(shape + positions.shape[1:])
     if bound is None:
-        bound = 1e6 * (1.0 + float(jnp.max(jnp.abs(game.targets))))
-    size = jnp.max(jnp.abs(positions), axis=(-3, -2, -1))
-    diverged = ~jnp.all(jnp.isfinite(positions), axis=(-3, -2, -1)) | (size > bound)
+        bound = 1e6 * (1.0 + float(np.max(np.abs(np.asarray(game.targets)))))
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.max(np.abs(positions), axis=(-3, -2, -1))
+        diverged = ~np.all(np.isfinite(positions), axis=(-3, -2, -1)) | (size > bound)
     return Trajectory(positions, np.arange(0, steps + 1, every), order, memory, diverged)
 
 
 def nearest_target(game: KernelGDA, positions) -> tuple:
     """For each point: the index of the nearest target and the distance to it."""
-    diff = jnp.asarray(positions)[..., :, None, :] - game.targets
-    dist = jnp.sqrt(jnp.sum(diff * diff, axis=-1))
-    return jnp.argmin(dist, axis=-1), jnp.min(dist, axis=-1)
+    diff = np.asarray(positions)[..., :, None, :] - np.asarray(game.targets)
+    dist = np.sqrt(np.sum(diff * diff, axis=-1))
+    return np.argmin(dist, axis=-1), np.min(dist, axis=-1)

@@ -24,6 +24,7 @@ which case only the numerical spectrum routes apply).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import equinox as eqx
@@ -72,16 +73,45 @@ def _sqdist(x, y):
     return jnp.sum(diff * diff)
 
 
+# Kernels are static parts of what is compiled: the built-in profiles are module-level
+# functions or frozen dataclasses of their parameters, so ``rbf() == rbf()`` and a rebuilt
+# game reuses its compilations (a lambda made on every call would compile anew).
+@dataclass(frozen=True)
+class _Radial:
+    """``K(x, y; σ) = φ(|x − y|², σ)``."""
+
+    profile: Callable
+
+    def __call__(self, x, y, s):
+        return self.profile(_sqdist(x, y), s)
+
+
+def _rbf_profile(r2, s):
+    return jnp.exp(-r2 / (2.0 * s * s))
+
+
+@dataclass(frozen=True)
+class _RationalQuadraticProfile:
+    alpha: float
+
+    def __call__(self, r2, s):
+        return (1.0 + r2 / (2.0 * self.alpha * s * s)) ** (-self.alpha)
+
+
+def _inverse_multiquadric_profile(r2, s):
+    return (1.0 + r2 / (s * s)) ** -0.5
+
+
 def radial_kernel(profile: Callable, name: str = "radial") -> Kernel:
     """``K(x, y; σ) = φ(|x − y|², σ)`` from a JAX profile ``φ(r², σ)`` acting elementwise."""
     if not callable(profile):
         raise TypeError("radial_kernel needs a callable profile(r2, sigma)")
-    return Kernel(name, lambda x, y, s: profile(_sqdist(x, y), s), profile)
+    return Kernel(name, _Radial(profile), profile)
 
 
 def rbf() -> Kernel:
     """The Gaussian kernel of eq. (9)."""
-    return radial_kernel(lambda r2, s: jnp.exp(-r2 / (2.0 * s * s)), "rbf")
+    return radial_kernel(_rbf_profile, "rbf")
 
 
 def rational_quadratic(alpha: float = 1.0) -> Kernel:
@@ -89,13 +119,12 @@ def rational_quadratic(alpha: float = 1.0) -> Kernel:
     if not alpha > 0:
         raise ValueError(f"rational_quadratic needs alpha > 0, got {alpha}")
     alpha = float(alpha)
-    return radial_kernel(lambda r2, s: (1.0 + r2 / (2.0 * alpha * s * s)) ** (-alpha),
-                         f"rational_quadratic(alpha={alpha:g})")
+    return radial_kernel(_RationalQuadraticProfile(alpha), f"rational_quadratic(alpha={alpha:g})")
 
 
 def inverse_multiquadric() -> Kernel:
     """``(1 + r²/σ²)^{−1/2}``: positive definite with polynomially decaying tails."""
-    return radial_kernel(lambda r2, s: (1.0 + r2 / (s * s)) ** -0.5, "inverse_multiquadric")
+    return radial_kernel(_inverse_multiquadric_profile, "inverse_multiquadric")
 
 
 def user_kernel(fn: Callable, name: str = "user") -> Kernel:
@@ -119,6 +148,12 @@ def kernel_by_name(name: str) -> Kernel:
     return KERNELS[name]()
 
 
+@eqx.filter_jit
+def _diagonal_derivatives(kernel: Kernel, x, sigma):
+    """``(∇₁K(x, x), ∂²K(x, x')/∂x∂x' at x' = x)``, one compiled program per kernel and shape."""
+    return kernel.grad1(x, x, sigma), jax.jacfwd(kernel.grad1, argnums=1)(x, x, sigma)
+
+
 def kernel_width(kernel: Kernel, x, sigma: float, rtol: float = 1e-8) -> Optional[float]:
     """The width ``σ_K`` of assumption (8) at the point ``x``, or ``None`` if (8) fails there.
 
@@ -126,8 +161,7 @@ def kernel_width(kernel: Kernel, x, sigma: float, rtol: float = 1e-8) -> Optiona
     ``I/σ_K²``, by automatic differentiation.
     """
     x = jnp.asarray(x, dtype=float)
-    g = np.asarray(kernel.grad1(x, x, sigma))
-    mixed = np.asarray(jax.jacfwd(kernel.grad1, argnums=1)(x, x, sigma))
+    g, mixed = (np.asarray(a) for a in _diagonal_derivatives(kernel, x, jnp.asarray(sigma, x.dtype)))
     scale = float(np.mean(np.diag(mixed)))
     if scale <= 0 or np.max(np.abs(g)) > rtol * max(scale, 1.0):
         return None

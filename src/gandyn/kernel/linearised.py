@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,6 +80,20 @@ def equilibrium_residual(game: KernelGDA, x_star, *, sigma, lam=1.0) -> float:
     return float(jnp.max(jnp.abs(jax.vmap(jax.grad(f_star))(x_star))))
 
 
+@eqx.filter_jit
+def _curvatures(game: KernelGDA, x_star, sigma, lam):
+    """``H = ∇²f*(x̃_j*)`` per point, ``(N, d, d)``, and the mixed kernel derivatives ``(N, N, d, d)``.
+
+    One compiled program per (kernel, shapes): σ and λ are traced, so a sweep
+    over them does not recompile.
+    """
+    f_star = _equilibrium_discriminator(game, x_star, sigma, lam)
+    H = jax.vmap(jax.hessian(f_star))(x_star)
+    mixed = jax.jacfwd(game.kernel.grad1, argnums=1)
+    G = jax.vmap(lambda x: jax.vmap(lambda y: mixed(x, y, sigma))(x_star))(x_star)
+    return H, G
+
+
 def linearised_map(game: KernelGDA, x_star, *, sigma, lam, eta_d, eta_g,
                    order: str = "simultaneous", rank_tol: float = 1e-10) -> np.ndarray:
     """The matrix of the linearised map on ``(c, δ)`` described in the module docstring."""
@@ -86,12 +101,11 @@ def linearised_map(game: KernelGDA, x_star, *, sigma, lam, eta_d, eta_g,
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if not (sigma > 0 and lam > 0 and eta_d > 0 and eta_g > 0):
         raise ValueError("sigma, lam, eta_d and eta_g must be positive")
-    x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
+    dtype = game.targets.dtype
+    x_star = jnp.asarray(x_star, dtype=dtype)
     n, d = x_star.shape
-    f_star = _equilibrium_discriminator(game, x_star, sigma, lam)
-    H = np.asarray(jax.vmap(jax.hessian(f_star))(x_star))  # (N, d, d)
-    mixed = jax.jacfwd(game.kernel.grad1, argnums=1)
-    G = np.asarray(jax.vmap(lambda x: jax.vmap(lambda y: mixed(x, y, sigma))(x_star))(x_star))
+    H, G = (np.asarray(a) for a in _curvatures(game, x_star, jnp.asarray(sigma, dtype),
+                                                jnp.asarray(lam, dtype)))
     G = G.transpose(0, 2, 1, 3).reshape(n * d, n * d)  # rows (j, m), columns (k, n)
     G = 0.5 * (G + G.T)
     w, V = np.linalg.eigh(G)

@@ -33,10 +33,21 @@ which is the field of the weighted loss ``Σ_k (ΔW_k − mean ΔW) J_k``: one
 backward pass. Independent terms add their contributions, each with its own
 Brownian coordinates. The block-diagonal noise uses independent coordinates
 for the two players.
+
+That is the default noise sampler, ``noise="samples"``: ``n`` normals per term
+(per player for ``blockdiag``) and sub-step, and no ``dim × dim`` matrix ever.
+When the state is small beside the data (``dim ≪ n``: the tanh WGAN has
+``dim = 2`` and 64 samples), ``noise="covariance"`` draws ``dim`` normals
+instead and multiplies them by the symmetric square root of ``(η/B) Σ(u)``
+(from an eigendecomposition, so a singular Σ is fine). The law of ``σ(u) ΔW``
+is the same Gaussian, ``N(0, h (η/B) Σ(u))``, so the SDE is the same (exact in
+law); the paths for a given key differ. It costs ``O(n·dim + dim³)`` per
+sub-step: use it for small games only.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal, get_args
 
 import equinox as eqx
@@ -45,13 +56,16 @@ import jax.numpy as jnp
 
 from ..games.base import Game
 
-__all__ = ["SDE", "make_sde", "SDEName", "Covariance", "SDE_NAMES", "COVARIANCES", "default_covariance", "b0", "b1",
+__all__ = ["SDE", "make_sde", "SDEName", "Covariance", "NoiseSampler", "NOISE_SAMPLERS", "SDE_NAMES", "COVARIANCES", "default_covariance", "b0", "b1",
            "b0_jacobian_b0"]
 
 #: The SDEs of SGA: SML-SDE (eq. 7), ALT-SDE (drift b0 + η b1) and the order-2 SML model (eq. 14).
 SDEName = Literal["sml-sde", "alt-sde", "sml2-sde"]
 #: The noise covariance: block-diagonal (independent batches, ALT) or joint (a shared batch, SML).
 Covariance = Literal["blockdiag", "joint"]
+#: How ``σ(u) ΔW`` is drawn: per-sample Brownian coordinates, or ``dim`` normals times ``((η/B)Σ)^{1/2}``.
+NoiseSampler = Literal["samples", "covariance"]
+NOISE_SAMPLERS: tuple[str, ...] = get_args(NoiseSampler)
 SDE_NAMES: tuple[str, ...] = get_args(SDEName)
 COVARIANCES: tuple[str, ...] = get_args(Covariance)
 
@@ -91,14 +105,16 @@ class SDE(eqx.Module):
     """``du = b(u) dt + σ(u) dW``: one of the SDE approximations of SGA on ``game``.
 
     Build with :func:`make_sde`. ``eta`` is the learning rate (one SGA step is
-    time ``eta``), ``batch_size`` the minibatch size ``B``.
+    time ``eta``; a scalar array, so it is traced), ``batch_size`` the
+    minibatch size ``B``.
     """
 
     game: Game
+    eta: jax.Array  # traced: SDEs that differ in η alone share one compilation
     name: str = eqx.field(static=True)
-    eta: float = eqx.field(static=True)
     batch_size: int = eqx.field(static=True)
     covariance: str = eqx.field(static=True)
+    noise: str = eqx.field(static=True, default="samples")
 
     def drift(self, u: jax.Array) -> jax.Array:
         """``b(u)`` of the SDE ``self.name``."""
@@ -112,15 +128,33 @@ class SDE(eqx.Module):
     @property
     def noise_shapes(self) -> tuple[tuple[int, ...], ...]:
         """Shape of the Brownian increment for each term of the game."""
+        if self.noise == "covariance":
+            return ((self.game.dim,),)
         per_player = 2 if self.covariance == "blockdiag" else 1
         return tuple((per_player, t.size) for t in self.game.terms)
 
     @property
     def noise_dim(self) -> int:
-        return sum(a * b for a, b in self.noise_shapes)
+        return sum(math.prod(shape) for shape in self.noise_shapes)
+
+    def noise_covariance(self, u: jax.Array) -> jax.Array:
+        """``σσᵀ = (η/B) Σ(u)``, dense ``(dim, dim)``; Σ's off-diagonal block dropped for ``blockdiag``."""
+        game = self.game
+        cov = game.gradient_covariance(*game.split(u))
+        if self.covariance == "blockdiag":
+            dt = game.d_theta
+            cov = cov.at[:dt, dt:].set(0.0).at[dt:, :dt].set(0.0)
+        return (self.eta / self.batch_size) * cov
+
+    def covariance_root(self, u: jax.Array) -> jax.Array:
+        """The symmetric square root of :meth:`noise_covariance` (eigenvalues clipped at 0)."""
+        w, v = jnp.linalg.eigh(self.noise_covariance(u))
+        return (v * jnp.sqrt(jnp.maximum(w, 0.0))) @ v.T
 
     def diffusion_times(self, u: jax.Array, dw: tuple[jax.Array, ...]) -> jax.Array:
-        """``σ(u) ΔW`` as one weighted backward pass per term (no Σ formed)."""
+        """``σ(u) ΔW``: one weighted backward pass per term (no Σ formed), or ``Σ^{1/2} ΔW``."""
+        if self.noise == "covariance":
+            return self.covariance_root(u) @ dw[0]
         game = self.game
         theta, omega = game.split(u)
         out_theta = jnp.zeros_like(theta)
@@ -153,7 +187,7 @@ class SDE(eqx.Module):
     def unflatten_noise(self, flat: jax.Array) -> tuple[jax.Array, ...]:
         parts, start = [], 0
         for shape in self.noise_shapes:
-            size = shape[0] * shape[1]
+            size = math.prod(shape)
             parts.append(flat[start : start + size].reshape(shape))
             start += size
         return tuple(parts)
@@ -170,11 +204,14 @@ def make_sde(
     eta: float,
     batch_size: int,
     covariance: Covariance | None = None,
+    noise: NoiseSampler = "samples",
 ) -> SDE:
     """Build one of the SDE approximations of SGA on ``game`` (see module docstring).
 
     ``covariance`` defaults to the one that is right for the scheme the SDE
     models: ``blockdiag`` for ``alt-sde``, ``joint`` for the SML SDEs.
+    ``noise`` picks how ``σ(u) ΔW`` is drawn (see the module docstring): the
+    same SDE either way.
     """
     if name not in SDE_NAMES:
         raise ValueError(f"sde must be one of {SDE_NAMES}, got {name!r}")
@@ -186,5 +223,7 @@ def make_sde(
         raise ValueError(f"eta must be positive and finite, got {eta!r}")
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return SDE(game=game, name=name, eta=float(eta), batch_size=int(batch_size),
-               covariance=covariance)
+    if noise not in NOISE_SAMPLERS:
+        raise ValueError(f"noise must be one of {NOISE_SAMPLERS}, got {noise!r}")
+    return SDE(game=game, name=name, eta=jnp.asarray(float(eta)), batch_size=int(batch_size),
+               covariance=covariance, noise=noise)

@@ -63,12 +63,14 @@ class SDEStep(eqx.Module):
     """``step(key, state) -> state`` over one interval of length ``sde.eta``.
 
     The state is ``u`` (shape ``(dim,)``), or ``(fine, coarse)`` stacked
-    (shape ``(2, dim)``) when ``richardson`` is set. A callable pytree, so
-    :func:`gandyn.runs.run_many` reuses one compilation across calls.
+    (shape ``(2, dim)``) when ``richardson`` is set. A callable pytree whose
+    learning rate and number of sub-steps are traced, so
+    :func:`gandyn.runs.run_many` compiles one program per (SDE kind, game,
+    integrator, shapes) and reuses it across step sizes and calls.
     """
 
     sde: SDE
-    substeps: int = eqx.field(static=True)
+    substeps: jax.Array  # traced, like sde.eta: one compilation for every step size
     richardson: bool = eqx.field(static=True)
     integrator: str = eqx.field(static=True)
 
@@ -88,10 +90,11 @@ class SDEStep(eqx.Module):
             dw1 = sde.sample_noise(jax.random.fold_in(key, 2 * i), h_fine)
             dw2 = sde.sample_noise(jax.random.fold_in(key, 2 * i + 1), h_fine)
             fine = one_step(sde, fine, dw1, h_fine)
-            fine = one_step(sde, fine, dw2, h_fine)
-            dw = tuple(a + b for a, b in zip(dw1, dw2))
-            coarse = one_step(sde, coarse, dw, h)
-            return jnp.stack([fine, coarse])
+            # The fine solution's second step and the coarse step (the sum of both
+            # increments) as one vmapped step: two copies of the step to compile, not three.
+            dw = tuple(jnp.stack([b, a + b]) for a, b in zip(dw1, dw2))
+            return jax.vmap(one_step, (None, 0, 0, 0))(sde, jnp.stack([fine, coarse]), dw,
+                                                       jnp.stack([h_fine, h]))
 
         return jax.lax.fori_loop(0, self.substeps, body, state)
 
@@ -103,7 +106,7 @@ def make_sde_step(sde: SDE, substeps: int = 8, richardson: bool = False,
         raise ValueError(f"substeps must be a positive integer, got {substeps!r}")
     if integrator not in INTEGRATORS:
         raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
-    return SDEStep(sde, substeps, bool(richardson), integrator)
+    return SDEStep(sde, jnp.asarray(substeps, jnp.int32), bool(richardson), integrator)
 
 
 class _Extrapolated(eqx.Module):

@@ -185,11 +185,12 @@ def run(config: InvariantConfig) -> InvariantResult:
 
 
 def _run(config: InvariantConfig) -> InvariantResult:
+    import equinox as eqx
     import jax
     import jax.numpy as jnp
 
     from ..analysis.conditions import check_theorem6
-    from ..analysis.fdr import fdr_integrands, with_gaps
+    from ..analysis.fdr import FDRIntegrands
     from ..sde.coefficients import SDE_NAMES, make_sde
 
     st = config.stationary
@@ -202,8 +203,7 @@ def _run(config: InvariantConfig) -> InvariantResult:
     is_sde = model in SDE_NAMES
     sde_name = model if is_sde else ("alt-sde" if model == "alt" else "sml-sde")
     sde = make_sde(game, sde_name, st.eta, st.batch_size, st.covariance if is_sde else None)
-    integrand = lambda u: with_gaps(
-        fdr_integrands(game, u, st.eta, st.batch_size, model, sde.covariance))
+    integrand = FDRIntegrands(game, float(st.eta), st.batch_size, model, sde.covariance)
     fdr_names = FDR_FIELDS + FDR_GAPS
     conditions = check_theorem6(sde, center=game.u0, seed=st.seed)
     common = dict(game=config.game.kind, scheme=model, eta=st.eta, batch_size=st.batch_size,
@@ -225,8 +225,8 @@ def _run(config: InvariantConfig) -> InvariantResult:
                                    elapsed_s=time.perf_counter() - started)
         # Every integrand is quadratic in u and the law is N(0, S): E f = f(0) + ½ Tr(∇²f(0) S).
         zero = jnp.zeros(game.dim)
-        f0 = np.asarray(jax.jit(integrand)(zero))
-        hess = np.asarray(jax.jit(jax.hessian(integrand))(zero))  # compiled: ~10× faster
+        f0 = np.asarray(eqx.filter_jit(integrand)(zero))
+        hess = np.asarray(eqx.filter_jit(jax.hessian(integrand))(zero))  # compiled: ~10× faster
         values = f0 + 0.5 * np.einsum("kij,ji->k", hess, S)
         return InvariantResult(**common, rate=rate, stationary=True,
                                **_fdr_objects(dict(zip(fdr_names, values))),
@@ -245,7 +245,8 @@ def _run(config: InvariantConfig) -> InvariantResult:
     names = fdr_names + tuple(f"u[{i}]" for i in range(game.dim)) + ("sq_norm",)
     index = {name: i for i, name in enumerate(names)}
     state = [index[f"u[{i}]"] for i in range(game.dim)]
-    observables = lambda u: jnp.concatenate([integrand(u), u, jnp.atleast_1d(u @ u)])
+    observables = FDRIntegrands(game, float(st.eta), st.batch_size, model, sde.covariance,
+                                with_state=True)
     est = stationary_estimate(step, game.u0, observables, burn_in=st.burn_in, steps=st.steps,
                               paths=st.paths, key=jax.random.key(st.seed),
                               n_batches=st.n_batches, bound=st.divergence_bound,
