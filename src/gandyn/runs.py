@@ -306,7 +306,7 @@ def run_many(
             ids = jax.device_put(ids, NamedSharding(mesh, PartitionSpec("runs")))
         shift, moments = _run_chunk(step, observables, u0, *traced, ids, key,
                                     jnp.asarray(n_runs, jnp.uint32), capacity)
-        moments = tuple(a[: n_records + 1] for a in moments)
+        moments = tuple(np.asarray(a)[: n_records + 1] for a in moments)  # host slice: no program
         part = _chunk_statistics(steps, shift, moments, live)
         total = part if total is None else total.merge(part)
         if progress is not None:

@@ -62,7 +62,7 @@ from ..games.base import Game
 from ..sde.coefficients import SDE_NAMES, b0, make_sde
 from ..sga import SCHEMES
 
-__all__ = ["FDRIntegrands", "FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS", "FDR_GAPS", "MODELS", "StationaryModel",
+__all__ = ["FDRIntegrands", "value_and_hessian", "FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS", "FDR_GAPS", "MODELS", "StationaryModel",
            "fdr_integrands", "with_gaps"]
 
 #: The two relations and the four sides each is reported with.
@@ -113,6 +113,16 @@ class FDRIntegrands(eqx.Module):
         if not self.with_state:
             return values
         return jnp.concatenate([values, u, jnp.atleast_1d(u @ u)])
+
+
+@eqx.filter_jit
+def value_and_hessian(f: FDRIntegrands, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(f(u), ∇²f(u))`` of the integrands, compiled once per (game, settings, shape).
+
+    Every integrand is quadratic on a linear-quadratic game, so under a
+    Gaussian law ``N(m, S)`` its mean is ``f(m) + ½ Tr(∇²f · S)`` exactly.
+    """
+    return f(u), jax.hessian(f)(u)
 
 
 def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model: str,

@@ -185,12 +185,11 @@ def run(config: InvariantConfig) -> InvariantResult:
 
 
 def _run(config: InvariantConfig) -> InvariantResult:
-    import equinox as eqx
     import jax
     import jax.numpy as jnp
 
     from ..analysis.conditions import check_theorem6
-    from ..analysis.fdr import FDRIntegrands
+    from ..analysis.fdr import FDRIntegrands, value_and_hessian
     from ..sde.coefficients import SDE_NAMES, make_sde
 
     st = config.stationary
@@ -225,8 +224,7 @@ def _run(config: InvariantConfig) -> InvariantResult:
                                    elapsed_s=time.perf_counter() - started)
         # Every integrand is quadratic in u and the law is N(0, S): E f = f(0) + ½ Tr(∇²f(0) S).
         zero = jnp.zeros(game.dim)
-        f0 = np.asarray(eqx.filter_jit(integrand)(zero))
-        hess = np.asarray(eqx.filter_jit(jax.hessian(integrand))(zero))  # compiled: ~10× faster
+        f0, hess = (np.asarray(a) for a in value_and_hessian(integrand, zero))
         values = f0 + 0.5 * np.einsum("kij,ji->k", hess, S)
         return InvariantResult(**common, rate=rate, stationary=True,
                                **_fdr_objects(dict(zip(fdr_names, values))),
