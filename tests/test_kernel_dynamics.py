@@ -253,3 +253,26 @@ def test_warm_start_needs_positive_lambda_and_matching_shape():
     with pytest.raises(ValueError, match="warm_start"):
         simulate(game, [[0.1]], sigma=1.0, lam=0.1, eta_d=0.1, eta_g=0.1, steps=5,
                  warm_start=[[0.0, 1.0]])
+
+
+def test_rounding_memory_gives_the_exact_history_to_rounding(order="d-first"):
+    """Centres whose weight is below the history's own rounding are dropped, and nothing changes."""
+    from gandyn.kernel.dynamics import rounding_memory
+
+    rng = np.random.default_rng(3)
+    targets = rng.normal(size=(3, 2))
+    x0 = targets[[0, 1, 2, 0]] + 0.3 * rng.normal(size=(4, 2))
+    game = KernelGDA(targets, n_gen=4)
+    kw = dict(sigma=0.8, lam=1.0, eta_d=0.2, eta_g=0.5, steps=600, order=order, every=50)
+    memory = rounding_memory(1.0, 0.2, np.float64)
+    assert memory == int(np.ceil(np.log(np.finfo(float).eps / 2) / np.log(0.8)))  # 166 steps
+    exact = simulate(game, x0, **kw)
+    cut = simulate(game, x0, **kw, memory="rounding")
+    assert exact.memory == 600 and cut.memory == memory
+    scale = np.max(np.abs(exact.positions))
+    np.testing.assert_allclose(cut.positions, exact.positions, rtol=0, atol=64 * np.finfo(float).eps * scale)
+    # A memory far below it is visibly different: the check above can fail.
+    short = simulate(game, x0, **kw, memory=20)
+    assert np.max(np.abs(short.positions - exact.positions)) > 1e-6
+    with pytest.raises(ValueError, match="'rounding'"):
+        simulate(game, x0, **kw, memory="all")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..errors import UsageError
 from .common import add_output_options, emit, out_dir, positive_int
 
@@ -70,8 +72,10 @@ def register(subparsers) -> None:
                          "antisymmetric (only b) (default: random)")
     sm.add_argument("--kernel", choices=["rbf", "rational_quadratic", "inverse_multiquadric"],
                     default="rbf", help="the discriminator's kernel (default: rbf)")
-    sm.add_argument("--memory", type=positive_int, default=None,
-                    help="steps of discriminator memory (default: all, exact)")
+    sm.add_argument("--memory", type=_memory, default=None,
+                    help="steps of discriminator memory, or 'rounding': only the centres that "
+                         "can still change the force (the exact history to rounding) "
+                         "(default: all, exact)")
     sm.add_argument("--seed", type=int, default=0, help="seed of the offsets (default: 0)")
     _start(sm, "zero", "f⁰ = 0 as in training, or the equilibrium discriminator (shows the "
                        "local rate without the build-up)")
@@ -132,6 +136,17 @@ def _run(args, study, write, model, names, **extra):
         write(result, out)
     emit(result, args.json)
     return 0
+
+
+def _memory(text: str):
+    """``--memory``: a positive number of steps, or ``rounding``."""
+    if text == "rounding":
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'rounding', got {text!r}") from None
 
 
 def _spectrum(args) -> int:

@@ -30,6 +30,15 @@ uses ``int(ln ε / ln q)``; pass that to reproduce it). Dropping centres
 leaves the target term alone, so a cut-off shifts the mass balance of the
 equilibrium by at most ``ε N p̃``.
 
+``memory="rounding"`` drops exactly what cannot matter: every centre of age
+``a`` weighs ``η_d q^a p̃_j`` and every kernel gradient is at most
+``G = max|∇₁K|``, so the whole tail beyond ``L`` steps is at most
+``G P̃ q^L / λ`` (``P̃ = Σ_j p̃_j``), while the history term itself is of size up
+to ``G P̃ / λ`` and is rounded at ``ε_mach`` of that. With ``q^L ≤ ε_mach / 2``
+(:func:`rounding_memory`) the dropped tail is below the exact sum's own
+rounding, whatever the kernel: the trajectory equals the exact history's to
+rounding, and a step costs ``O(L)`` instead of ``O(t)``.
+
 The buffer is processed in blocks, and only the blocks already written are
 visited, so step ``t`` costs ``O(min(t, memory) · N · (N + N_r) · d)``.
 All hyperparameters may be arrays of one shape: :func:`simulate` then runs
@@ -49,7 +58,8 @@ import numpy as np
 from .kernels import Kernel, rbf
 from .theory import ORDERS
 
-__all__ = ["KernelGDA", "Trajectory", "simulate", "memory_for", "nearest_target"]
+__all__ = ["KernelGDA", "Trajectory", "simulate", "memory_for", "rounding_memory",
+           "nearest_target"]
 
 _BLOCK = 128
 
@@ -119,6 +129,18 @@ def memory_for(eps: float, lam: float, eta_d: float) -> int:
     return max(1, math.ceil(math.log(eps) / math.log(abs(q))))
 
 
+def rounding_memory(lam, eta_d, dtype=jnp.float64) -> int:
+    """Steps of history beyond which the kernel force's tail is below ``dtype``'s rounding.
+
+    ``⌈ln(ε/2) / ln|q|⌉`` with ``q = 1 − λη_d`` and ``ε`` the machine epsilon of
+    ``dtype`` (see the module docstring); for arrays of ``λ`` and ``η_d``, the
+    largest over them. ``2^62`` (keep everything) when some ``|q| ≥ 1``.
+    """
+    eps = float(jnp.finfo(dtype).eps)
+    lams, etas = np.broadcast_arrays(np.asarray(lam, float), np.asarray(eta_d, float))
+    return max(memory_for(eps / 2, float(l), float(e)) for l, e in zip(lams.ravel(), etas.ravel()))
+
+
 def _run_one(game: KernelGDA, sigma, lam, eta_d, eta_g, x0, x_star, *, steps: int, memory: int,
              every: int, order: str, warm: bool):
     n_gen, d = x0.shape
@@ -181,7 +203,7 @@ def _run_batch(game, sigma, lam, eta_d, eta_g, x0, x_star, steps, memory, every,
 
 
 def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
-             order: str = "simultaneous", memory: Optional[int] = None, every: int = 1,
+             order: str = "simultaneous", memory: Optional[int | str] = None, every: int = 1,
              bound: Optional[float] = None, warm_start=None) -> Trajectory:
     """Run kernel GDA from ``x0`` for ``steps`` steps, for one or many configurations.
 
@@ -189,7 +211,9 @@ def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
     shape ``S``; ``x0`` is ``(N, d)`` or ``S + (N, d)``. Positions are kept
     every ``every`` steps (``steps`` must be a multiple of it). ``memory``
     (default ``steps``: exact) is the number of past steps whose centres the
-    discriminator keeps. ``warm_start`` (``(N, d)`` or one per configuration,
+    discriminator keeps; ``"rounding"`` keeps the :func:`rounding_memory`
+    steps whose centres can still change the force (the exact history to
+    rounding, at a fraction of the cost of long runs). ``warm_start`` (``(N, d)`` or one per configuration,
     like ``x0``; needs ``λ > 0``) starts the discriminator at the equilibrium
     of points sitting at ``warm_start`` instead of at ``f⁰ = 0`` (see the
     module docstring). A configuration whose points leave the floats is
@@ -199,6 +223,10 @@ def simulate(game: KernelGDA, x0, *, sigma, lam, eta_d, eta_g, steps: int,
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if steps < 1 or every < 1 or steps % every:
         raise ValueError("steps and every must be positive and every must divide steps")
+    if memory == "rounding":
+        memory = rounding_memory(lam, eta_d, game.targets.dtype)
+    elif isinstance(memory, str):
+        raise ValueError(f"memory must be a number of steps or 'rounding', got {memory!r}")
     memory = steps if memory is None else int(memory)
     if memory < 1:
         raise ValueError("memory must be at least 1 step")

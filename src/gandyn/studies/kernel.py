@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -68,7 +68,7 @@ class SimulateConfig(KernelGame):
     offset: float = Field(1e-3, gt=0, le=1e6, allow_inf_nan=False)
     mode: Literal["random", "symmetric", "antisymmetric"] = "random"
     kernel: Literal["rbf", "rational_quadratic", "inverse_multiquadric"] = "rbf"
-    memory: Optional[int] = Field(None, ge=1, le=10**7)
+    memory: Optional[Union[Annotated[int, Field(ge=1, le=10**7)], Literal["rounding"]]] = None
     seed: int = 0
     discriminator_start: DiscriminatorStart = "zero"
 
