@@ -10,7 +10,7 @@
 * :mod:`~gandyn.kernel.study` and :mod:`~gandyn.kernel.plots`: Figures 2 and 3.
 """
 
-from .dynamics import KernelGDA, Trajectory, memory_for, nearest_target, simulate
+from .dynamics import KernelGDA, Trajectory, memory_for, nearest_target, rounding_memory, simulate
 from .kernels import (Kernel, inverse_multiquadric, kernel_by_name, kernel_width,
                       radial_kernel, rational_quadratic, rbf, user_kernel)
 from .linearised import (LinearisedSpectrum, equilibrium_residual, linearised_map,
@@ -22,7 +22,7 @@ from .study import (convergence_study, initial_points, phase_grid, simulate_loca
 from .theory import (Eigenvalue, KernelParams, corollary1_eta_d_max, eta_d_max, proposition2,
                      rates, theorem1_coefficients, theorem1_spectrum)
 
-__all__ = ["KernelGDA", "Trajectory", "memory_for", "nearest_target", "simulate", "Kernel",
+__all__ = ["KernelGDA", "Trajectory", "memory_for", "rounding_memory", "nearest_target", "simulate", "Kernel",
            "inverse_multiquadric", "kernel_by_name", "kernel_width", "radial_kernel",
            "rational_quadratic", "rbf",
            "user_kernel", "LinearisedSpectrum", "equilibrium_residual", "linearised_map",
