@@ -132,3 +132,17 @@ def test_both_noise_samplers_have_the_covariance_of_eq_11(covariance):
     assert make_sde(game, "alt-sde", 0.1, 8, noise="covariance").noise_dim == game.dim
     with pytest.raises(ValueError, match="noise must be one of"):
         make_sde(game, "alt-sde", 0.1, 8, noise="cholesky")
+
+
+@pytest.mark.parametrize("covariance", ["blockdiag", "joint"])
+@pytest.mark.parametrize("loss", ["wgan", "non-saturating"])
+def test_fused_field_and_noise_equal_the_separate_ones(covariance, loss):
+    """One forward pass for b0 and σΔW gives what the full gradient and the noise pass give."""
+    game = dirac_gan(loss, dim=2, reg=0.1, data_std=0.5, n_data=6, theta0=[0.3, -0.2],
+                     omega0=[0.5, 0.1])
+    sde = make_sde(game, "sml-sde", 0.1, 4, covariance)
+    u = game.u0 + 0.05
+    dw = sde.sample_noise(jax.random.key(3), 0.01)
+    drift, noise = sde.drift_and_diffusion_times(u, dw)
+    np.testing.assert_allclose(drift, b0(game, u), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(noise, sde.diffusion_times(u, dw), rtol=1e-12, atol=1e-15)

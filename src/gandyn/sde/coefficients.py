@@ -155,15 +155,33 @@ class SDE(eqx.Module):
         """``σ(u) ΔW``: one weighted backward pass per term (no Σ formed), or ``Σ^{1/2} ΔW``."""
         if self.noise == "covariance":
             return self.covariance_root(u) @ dw[0]
+        return self._pullbacks(u, dw, with_field=False)[1]
+
+    def drift_and_diffusion_times(self, u: jax.Array, dw: tuple[jax.Array, ...]):
+        """``(b(u), σ(u) ΔW)``, sharing the forward pass of the per-sample losses where it can.
+
+        For ``sml-sde`` with the default sampler the field ``b0`` and the noise
+        are both vector–Jacobian products of the same per-sample losses (with
+        the cotangents ``1/n`` and the centred ``ΔW_k``), so one forward pass
+        per term and one batched backward pass give both. The other SDEs'
+        drifts take Jacobian-vector products of the field, computed apart.
+        """
+        if self.name == "sml-sde" and self.noise == "samples":
+            return self._pullbacks(u, dw, with_field=True)
+        return self.drift(u), self.diffusion_times(u, dw)
+
+    def _pullbacks(self, u, dw, with_field: bool):
+        """``(b0(u) or None, σ(u) ΔW)`` from one forward pass per term (two if non-zero-sum)."""
         game = self.game
         theta, omega = game.split(u)
-        out_theta = jnp.zeros_like(theta)
-        out_omega = jnp.zeros_like(omega)
+        field_theta, field_omega = jnp.zeros_like(theta), jnp.zeros_like(omega)
+        out_theta, out_omega = jnp.zeros_like(theta), jnp.zeros_like(omega)
         for term, w in zip(game.terms, dw):
             w = w - jnp.mean(w, axis=-1, keepdims=True)
             w_theta, w_omega = (w[0], w[1]) if self.covariance == "blockdiag" else (w[0], w[0])
             scale = jnp.sqrt(self.eta / (self.batch_size * term.size))
-            # Σ_k w_k ∇J_k is the vector–Jacobian product of the per-sample losses with w.
+            # Σ_k c_k ∇J_k is the vector–Jacobian product of the per-sample losses with c:
+            # c = ΔW (centred) for the noise, c = 1/n for the field's term mean.
             per_sample = lambda th, om, loss: jax.vmap(loss, (None, None, 0))(th, om, term.data)
             _, pullback_d = jax.vjp(lambda th, om: per_sample(th, om, term.loss), theta, omega)
             if term.generator_loss is None:
@@ -171,9 +189,17 @@ class SDE(eqx.Module):
             else:
                 _, pullback_g = jax.vjp(lambda th, om: per_sample(th, om, term.generator_loss),
                                         theta, omega)
-            out_theta = out_theta - scale * pullback_g(w_theta)[0]
-            out_omega = out_omega + scale * pullback_d(w_omega)[1]
-        return game.join(out_theta, out_omega)
+            if with_field:
+                mean = jnp.full_like(w_theta, 1.0 / term.size)
+                g_theta = jax.vmap(pullback_g)(jnp.stack([mean, w_theta]))[0]
+                g_omega = jax.vmap(pullback_d)(jnp.stack([mean, w_omega]))[1]
+                field_theta, field_omega = field_theta - g_theta[0], field_omega + g_omega[0]
+                out_theta, out_omega = out_theta - scale * g_theta[1], out_omega + scale * g_omega[1]
+            else:
+                out_theta = out_theta - scale * pullback_g(w_theta)[0]
+                out_omega = out_omega + scale * pullback_d(w_omega)[1]
+        field = game.join(field_theta, field_omega) if with_field else None
+        return field, game.join(out_theta, out_omega)
 
     def diffusion_matrix(self, u: jax.Array) -> jax.Array:
         """Dense ``σ(u)``, shape ``(dim, noise_dim)``, for small games, tests and diffrax."""

@@ -48,13 +48,13 @@ INTEGRATORS: tuple[str, ...] = get_args(Integrator)
 
 def euler_maruyama_step(sde: SDE, u: jax.Array, dw: tuple[jax.Array, ...], h) -> jax.Array:
     """``u + b(u) h + σ(u) ΔW``."""
-    return u + sde.drift(u) * h + sde.diffusion_times(u, dw)
+    drift, noise = sde.drift_and_diffusion_times(u, dw)
+    return u + drift * h + noise
 
 
 def heun_step(sde: SDE, u: jax.Array, dw: tuple[jax.Array, ...], h) -> jax.Array:
     """``u + ½(b(u) + b(ū)) h + σ(u) ΔW`` with ``ū = u + b(u) h + σ(u) ΔW``."""
-    drift = sde.drift(u)
-    noise = sde.diffusion_times(u, dw)
+    drift, noise = sde.drift_and_diffusion_times(u, dw)
     predictor = u + drift * h + noise
     return u + 0.5 * (drift + sde.drift(predictor)) * h + noise
 
