@@ -218,6 +218,7 @@ def run_many(
     chunk_size: int = 8192,
     bound: float = 1e6,
     progress: Optional[Callable[[int], None]] = None,
+    first_run: int = 0,
 ) -> RunStatistics:
     """Simulate ``n_runs`` independent chains for ``n_steps`` steps.
 
@@ -234,6 +235,9 @@ def run_many(
         chunk_size: runs simulated together; memory is ``O(chunk_size · dim)``.
         bound: a run whose state leaves this radius counts as diverged.
         progress: called with the number of runs finished after each chunk.
+        first_run: the number of the first run: these are runs ``first_run``,
+            ..., ``first_run + n_runs - 1`` of a larger batch (same keys), so a
+            batch split into blocks of runs (tasks) simulates the same runs.
 
     Runs are spread over all local devices when there is more than one (the
     run axis of each chunk is sharded).
@@ -252,12 +256,12 @@ def run_many(
     total: Optional[RunStatistics] = None
     for start in range(0, n_runs, chunk_size):
         size = min(chunk_size, n_runs - start)
-        ids = jnp.arange(start, start + chunk_size, dtype=jnp.uint32)
+        ids = jnp.arange(first_run + start, first_run + start + chunk_size, dtype=jnp.uint32)
         if len(devices) > 1:
             mesh = Mesh(np.array(devices), ("runs",))
             ids = jax.device_put(ids, NamedSharding(mesh, PartitionSpec("runs")))
         shift, moments = _run_chunk(step, observables, u0, n_records, record_every,
-                                    float(bound), ids, key, jnp.asarray(n_runs))
+                                    float(bound), ids, key, jnp.asarray(first_run + n_runs))
         part = _chunk_statistics(steps, shift, moments, size)
         total = part if total is None else total.merge(part)
         if progress is not None:
