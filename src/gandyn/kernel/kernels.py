@@ -24,6 +24,7 @@ which case only the numerical spectrum routes apply).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Optional
 
 import equinox as eqx
@@ -79,6 +80,11 @@ def radial_kernel(profile: Callable, name: str = "radial") -> Kernel:
     return Kernel(name, lambda x, y, s: profile(_sqdist(x, y), s), profile)
 
 
+# The built-in kernels are built once per argument: their functions are static fields of a
+# jitted simulation, so the same kernel object keeps one compiled program across calls.
+
+
+@functools.lru_cache(maxsize=None)
 def rbf() -> Kernel:
     """The Gaussian kernel of eq. (9)."""
     return radial_kernel(lambda r2, s: jnp.exp(-r2 / (2.0 * s * s)), "rbf")
@@ -88,11 +94,16 @@ def rational_quadratic(alpha: float = 1.0) -> Kernel:
     """``(1 + r² / (2ασ²))^{−α}``: a scale mixture of RBFs with heavier tails."""
     if not alpha > 0:
         raise ValueError(f"rational_quadratic needs alpha > 0, got {alpha}")
-    alpha = float(alpha)
+    return _rational_quadratic(float(alpha))
+
+
+@functools.lru_cache(maxsize=64)
+def _rational_quadratic(alpha: float) -> Kernel:
     return radial_kernel(lambda r2, s: (1.0 + r2 / (2.0 * alpha * s * s)) ** (-alpha),
                          f"rational_quadratic(alpha={alpha:g})")
 
 
+@functools.lru_cache(maxsize=None)
 def inverse_multiquadric() -> Kernel:
     """``(1 + r²/σ²)^{−1/2}``: positive definite with polynomially decaying tails."""
     return radial_kernel(lambda r2, s: (1.0 + r2 / (s * s)) ** -0.5, "inverse_multiquadric")

@@ -6,7 +6,10 @@ identifier. The identifier, not the position in the list or the time a task
 runs, is what its random keys derive from (:func:`task_seed`), so every
 executor and every order of execution gives the same numbers. An executor
 takes the list and returns the results in the same order; the study then
-merges them in that fixed order.
+merges them in that fixed order. Executors start the tasks in the list's
+order, so a study lists them as they pack best: the largest first, and tasks
+of different compiled programs next to each other (parallel workers then
+compile different programs, not the same one twice).
 
 A task is *data*: a module-level function and its arguments (plain values:
 a configuration as a dict, indices, ranges), never a closure over JAX
@@ -40,15 +43,13 @@ class Task:
 
     ``fn`` is a module-level function and ``args`` plain data, so the task
     can be pickled and run on another machine. ``label`` is what a progress
-    bar shows; ``cost`` a relative estimate of the work (any unit, the same
-    within one study), used to start the largest tasks first.
+    bar shows.
     """
 
     id: str
     fn: Callable[..., Any]
     args: tuple = ()
     label: str = ""
-    cost: float = 1.0
 
     def run(self) -> Any:
         """Compute the task here."""

@@ -259,7 +259,7 @@ def _run(config: InvariantConfig, executor: Executor) -> InvariantResult:
     setup = _chains_setup(data)
     names, state = setup["names"], setup["state"]
     tasks = [Task(f"chains-{r.start}-{r.stop}", _run_chains, (data, r.start, r.stop),
-                  f"chains {r.start}-{r.stop - 1}", cost=len(r))
+                  f"chains {r.start}-{r.stop - 1}")
              for r in split_runs(st.paths, CHAINS_PER_TASK)]
     est = combine_chain_blocks(executor.map(tasks), steps=st.steps, burn_in=st.burn_in,
                                rate_indices=np.asarray(state), drift_alpha=st.drift_alpha)

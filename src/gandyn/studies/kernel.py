@@ -410,7 +410,6 @@ def _simulate_cells(config: PhaseConfig, executor: Executor) -> tuple[dict, Opti
     size = max(len(b) for b in blocks)
     rho2 = [dict() for _ in range(n_cells)]  # per cell: path -> rate²
     gone = [dict() for _ in range(n_cells)]
-    cost = float(config.simulate) ** 2  # the discriminator keeps every past centre
 
     def run(requests: list[tuple[int, list[int]]]) -> None:
         """Simulate ``(path, cells)`` requests in tasks of at most ``size`` cells."""
@@ -420,7 +419,7 @@ def _simulate_cells(config: PhaseConfig, executor: Executor) -> tuple[dict, Opti
                 part = tuple(int(c) for c in cells[block.start:block.stop])
                 tasks.append(Task(f"path{path}-cells{part[0]}-{part[-1]}-n{len(part)}",
                                   _phase_cells, (data, path, part, size),
-                                  f"phase path {path}", cost=cost * len(part)))
+                                  f"phase path {path}"))
         for task, out in zip(tasks, executor.map(tasks)):
             path, part = task.args[1], task.args[2]
             for c, r, d in zip(part, out["rho2"], out["diverged"]):

@@ -17,11 +17,14 @@ imports Ray; this module imports it when an executor is built.
   (``jax.enable_x64``), so a worker computes exactly what this process
   would. The study merges the results in the tasks' order, never in the
   order they finish.
-* **Packing.** Tasks are submitted largest first (``Task.cost``), one CPU
-  each by default (``cpus_per_task``), and each worker's JAX uses that many
-  threads (``XLA_FLAGS``, ``OMP_NUM_THREADS``), so workers do not fight over
-  cores. Inside a task, JAX still shards runs over the worker's own devices.
-  :attr:`RayExecutor.last_run` holds the measured utilisation of the last map.
+* **Packing.** Tasks start in the order the study lists them (the largest
+  first), one CPU each by default (``cpus_per_task``); with one CPU per task
+  a worker's XLA kernels and OpenMP run on one thread (:func:`worker_env`),
+  so workers do not fight over cores. Inside a task, JAX still shards runs
+  over the worker's own devices. :attr:`RayExecutor.last_run` holds the
+  measured utilisation of the last map. Workers share the driver's
+  persistent compilation cache on this machine, so a program one worker
+  compiled is loaded by the others.
 * **Faults.** A task whose worker dies (killed, out of memory, a lost node)
   is run again by Ray up to ``max_retries`` times; a task that raises is not
   retried, and the error is raised here. Interrupting :meth:`map` cancels
@@ -176,9 +179,7 @@ class RayExecutor(Executor):
         import jax
 
         x64 = bool(jax.config.jax_enable_x64)
-        # Largest first (ties keep the list's order): the long tasks do not start last.
-        queue = sorted(range(len(tasks)), key=lambda i: -float(tasks[i].cost))
-        queue.reverse()  # pop() takes the next largest
+        queue = list(range(len(tasks)))[::-1]  # pop() takes the next in the list's order
         limit = len(tasks) if self.max_workers is None else self.workers
         index: dict = {}
         pending: list = []

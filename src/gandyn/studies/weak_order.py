@@ -262,9 +262,12 @@ def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
     else:
         data = config.model_dump(mode="json")
         pieces = _setup(data)
+        # The largest pieces first; the blocks of different pieces (different compiled
+        # programs) interleaved, so that parallel workers start by compiling different ones.
+        ordered = sorted(pieces.values(), key=lambda p: -p.cost)
         tasks = [Task(f"{p.id}-runs{r.start}-{r.stop}", _run_block, (data, p.id, r.start, r.stop),
-                      p.label, cost=p.cost * len(r))
-                 for p in pieces.values() for r in split_runs(study.paths, study.chunk_size)]
+                      p.label)
+                 for r in split_runs(study.paths, study.chunk_size) for p in ordered]
         piece_of = {t.id: t.args[1] for t in tasks}
         done = dict.fromkeys(pieces, 0)
 
@@ -277,7 +280,8 @@ def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
         blocks = map_with_checkpoints(executor, tasks, checkpoint, encode=RunStatistics.to_arrays,
                                       decode=RunStatistics.from_arrays, on_done=finished)
         statistics: dict[str, RunStatistics] = {}
-        for task, stats in zip(tasks, blocks):  # merged in the tasks' order, whatever finished first
+        # Each piece's blocks merged in the order of their runs, whatever finished first.
+        for task, stats in sorted(zip(tasks, blocks), key=lambda ts: ts[0].args[2]):
             pid = piece_of[task.id]
             statistics[pid] = stats if pid not in statistics else statistics[pid].merge(stats)
         results = monte_carlo_results(statistics, comparisons, study.etas, seed=study.seed,
