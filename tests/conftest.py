@@ -49,3 +49,19 @@ def quick_report(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-c", runner, "report", "--quick", "--out", str(out),
                            "--json"], capture_output=True, text=True, timeout=900)
     return proc, out
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster with 2 CPUs, started once per test session (tests/test_ray.py).
+
+    Its workers share this session's compilation cache (the folder the command uses), so a
+    program one worker compiled is loaded, not compiled, by the next pool of workers.
+    """
+    import ray  # in the test extra: the Ray tests run wherever the suite does
+    jax.config.update("jax_compilation_cache_dir", os.environ["GANDYN_COMPILATION_CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

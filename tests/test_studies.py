@@ -116,6 +116,7 @@ def test_monte_carlo_numbers_do_not_depend_on_the_executions_order():
     config = parse_config(weak_order.WeakOrderConfig, raw)
     a = weak_order.run(config).to_json()
     b = weak_order.run(config, executor=_Reversed()).to_json()
+    assert (a.pop("executor"), b.pop("executor")) == ({"kind": "local"}, {"kind": "reversed"})
     assert _strip(a) == _strip(b)
 
 

@@ -254,6 +254,7 @@ def run_many(
     bound: float = 1e6,
     capacity: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
+    first_run: int = 0,
 ) -> RunStatistics:
     """Simulate ``n_runs`` independent chains for ``n_steps`` steps.
 
@@ -276,6 +277,9 @@ def run_many(
             :func:`record_capacity`); give the largest ``n_steps //
             record_every + 1`` of a sweep to compile the sweep once.
         progress: called with the number of runs finished after each chunk.
+        first_run: the number of the first run: these are runs ``first_run``,
+            ..., ``first_run + n_runs - 1`` of a larger batch (same keys), so a
+            batch split into blocks of runs (tasks) simulates the same runs.
 
     Runs are spread over all local devices when there is more than one (the
     run axis of each chunk is sharded).
@@ -300,12 +304,12 @@ def run_many(
     for c in range(n_chunks):
         start = c * size
         live = max(0, min(size, n_runs - start))
-        ids = jnp.arange(start, start + size, dtype=jnp.uint32)
+        ids = jnp.arange(first_run + start, first_run + start + size, dtype=jnp.uint32)
         if len(devices) > 1:
             mesh = Mesh(np.array(devices), ("runs",))
             ids = jax.device_put(ids, NamedSharding(mesh, PartitionSpec("runs")))
         shift, moments = _run_chunk(step, observables, u0, *traced, ids, key,
-                                    jnp.asarray(n_runs, jnp.uint32), capacity)
+                                    jnp.asarray(first_run + n_runs, jnp.uint32), capacity)
         moments = tuple(np.asarray(a)[: n_records + 1] for a in moments)  # host slice: no program
         part = _chunk_statistics(steps, shift, moments, live)
         total = part if total is None else total.merge(part)

@@ -51,7 +51,8 @@ from ..runs import Z95, balanced_chunks, freeze_diverged
 from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
 
 __all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",
-           "StationaryEstimate", "stationary_estimate", "drift_check", "fit_rate"]
+           "StationaryEstimate", "stationary_estimate", "drift_check", "fit_rate", "ChainBlock",
+           "chain_simulator", "simulate_chain_block", "combine_chain_blocks"]
 
 RHAT_THRESHOLD = 1.05
 
@@ -242,6 +243,67 @@ def _chain_batch_means(step, observables, u0, keys, burn_in: int, steps: int, n_
     return jax.vmap(one_chain)(keys)
 
 
+@dataclass
+class ChainBlock:
+    """What a block of independent chains contributes to a :class:`StationaryEstimate`.
+
+    Per chain (in the order of the chains): ``batch_means`` and
+    ``batch_squares`` (``(n, n_batches, n_obs)``, the batch means of the
+    observables and of their squares), ``alive`` and ``final_states``
+    (``(n, dim)``). Over the block's healthy chains (alive, finite batch
+    means), a mergeable moment state of the burn-in: ``burn_sum``
+    (``(burn_in, n_obs)``, float64) and ``burn_count``. Blocks are combined by
+    :func:`combine_chain_blocks` in the chains' order, so the estimate does
+    not depend on how the chains were split or where the blocks ran.
+    """
+
+    batch_means: np.ndarray
+    batch_squares: np.ndarray
+    alive: np.ndarray
+    burn_sum: np.ndarray
+    burn_count: int
+    final_states: np.ndarray
+
+    def to_arrays(self) -> dict:
+        return {"batch_means": self.batch_means, "batch_squares": self.batch_squares,
+                "alive": self.alive, "burn_sum": self.burn_sum,
+                "burn_count": np.asarray(self.burn_count), "final_states": self.final_states}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "ChainBlock":
+        return cls(*(np.asarray(arrays[k]) for k in ("batch_means", "batch_squares", "alive",
+                                                      "burn_sum")),
+                   int(arrays["burn_count"]), np.asarray(arrays["final_states"]))
+
+
+def chain_simulator(step: Callable, u0, observables: Callable, *, burn_in: int, steps: int,
+                    n_batches: int = 20, bound: float = 1e6) -> Callable:
+    """A compiled ``fn(keys) -> per-chain outputs`` for :func:`simulate_chain_block`.
+
+    Build it once per study and reuse it for every block: it is one
+    ``jit``-ted ``vmap`` over chains.
+    """
+    if burn_in < 0 or steps < n_batches or n_batches < 2:
+        raise ValueError("need burn_in >= 0 and steps >= n_batches >= 2")
+    u0, bound = jnp.asarray(u0), jnp.asarray(float(bound))
+    # The module-level compiled function: an equal step and equal observables (an equal
+    # study) reuse its compilation, whichever simulator object calls it.
+    return lambda keys: _chain_batch_means(step, observables, u0, keys, burn_in, steps,
+                                           n_batches, bound)
+
+
+def simulate_chain_block(simulator: Callable, key: jax.Array, chains: range) -> ChainBlock:
+    """Chains ``chains`` (chain ``r`` uses the key ``fold_in(key, r)``) as a :class:`ChainBlock`."""
+    n = len(chains)
+    _, size = balanced_chunks(n, n)  # padded to a multiple of 32: ragged blocks share programs
+    ids = jnp.arange(chains.start, chains.start + size, dtype=jnp.uint32)
+    keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(ids)
+    m, sq, a, burn, last = (np.asarray(x)[:n] for x in simulator(keys))  # padding dropped
+    ok = a & np.all(np.isfinite(m), axis=(1, 2))
+    burn_sum = burn[ok].astype(np.float64).sum(axis=0)
+    return ChainBlock(m, sq, a, burn_sum, int(ok.sum()), last)
+
+
 def stationary_estimate(
     step: Callable,
     u0,
@@ -263,31 +325,29 @@ def stationary_estimate(
     pick first moments (the state itself) to get the slowest mode's rate.
     ``drift_alpha`` is the family-wise false-alarm level of the drift check.
     Read the verdict from ``converged`` and ``failed_checks`` (or
-    ``diagnostics()``) of the result.
+    ``diagnostics()``) of the result. The chains run in blocks of
+    ``chunk_size`` (:func:`simulate_chain_block`, the unit a study's tasks
+    are made of) combined by :func:`combine_chain_blocks`.
     """
     if not 0.0 < drift_alpha < 1.0:
         raise ValueError(f"drift_alpha must lie in (0, 1), got {drift_alpha}")
     if burn_in < 0 or steps < n_batches or paths < 2 or n_batches < 2:
         raise ValueError("need burn_in >= 0, steps >= n_batches >= 2 and paths >= 2")
-    u0 = jnp.asarray(u0)
-    n_chunks, size = balanced_chunks(paths, chunk_size)  # equal chunks: one compilation
-    batch_means, batch_squares, alive, burn, finals = [], [], [], [], []
-    for c in range(n_chunks):
-        live = min(size, paths - c * size)
-        ids = jnp.arange(c * size, (c + 1) * size, dtype=jnp.uint32)
-        keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(ids)
-        out = _chain_batch_means(step, observables, u0, keys, burn_in, steps, n_batches,
-                                 jnp.asarray(float(bound)))
-        m, sq, a, b, last = (np.asarray(x)[:live] for x in out)  # padding chains dropped
-        finals.append(np.asarray(last))
-        batch_means.append(np.asarray(m))
-        batch_squares.append(np.asarray(sq))
-        alive.append(np.asarray(a))
-        burn.append(np.asarray(b))
-    batch_means = np.concatenate(batch_means)  # (paths, n_batches, n_obs)
-    batch_squares = np.concatenate(batch_squares)
-    alive = np.concatenate(alive)
-    burn = np.concatenate(burn)  # (paths, burn_in, n_obs)
+    simulator = chain_simulator(step, u0, observables, burn_in=burn_in, steps=steps,
+                                n_batches=n_batches, bound=bound)
+    blocks = [simulate_chain_block(simulator, key, range(start, min(paths, start + chunk_size)))
+              for start in range(0, paths, chunk_size)]
+    return combine_chain_blocks(blocks, steps=steps, burn_in=burn_in, rate_indices=rate_indices,
+                                drift_alpha=drift_alpha)
+
+
+def combine_chain_blocks(blocks, *, steps: int, burn_in: int, rate_indices=None,
+                         drift_alpha: float = 0.05) -> StationaryEstimate:
+    """The :class:`StationaryEstimate` of all chains of ``blocks`` (in order)."""
+    batch_means = np.concatenate([b.batch_means for b in blocks])  # (paths, n_batches, n_obs)
+    batch_squares = np.concatenate([b.batch_squares for b in blocks])
+    alive = np.concatenate([b.alive for b in blocks])
+    paths = int(alive.shape[0])
     ok = alive & np.all(np.isfinite(batch_means), axis=(1, 2))
     bm = batch_means[ok]
     n_chains = int(ok.sum())
@@ -307,11 +367,14 @@ def stationary_estimate(
     var_obs = np.maximum(batch_squares[ok].mean(axis=(0, 1)) - mean**2, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ess = np.where(se > 0, var_obs / se**2, float(n_chains * steps))
-    burn_means = burn[ok].mean(axis=0) if burn.shape[1] else np.zeros((0, len(mean)))
+    burn_total = np.zeros_like(blocks[0].burn_sum)
+    for b in blocks:  # a fixed order: the same sum in every layout
+        burn_total = burn_total + b.burn_sum
+    burn_means = (burn_total / n_chains if burn_in else np.zeros((0, len(mean))))
     idx = np.arange(len(mean)) if rate_indices is None else np.asarray(rate_indices)
     floor = float(np.sqrt(np.sum(var_obs[idx]) / n_chains))
     rate = fit_rate(burn_means[:, idx], mean[idx], floor) if burn_in >= 4 else None
-    final_states = np.concatenate(finals)[ok]
+    final_states = np.concatenate([b.final_states for b in blocks])[ok]
     drift, drift_ci, drift_significant = drift_check(bm, drift_alpha, scale=np.abs(mean))
     with np.errstate(divide="ignore", invalid="ignore"):
         drift_sd = np.where(var_obs > 0, drift / np.sqrt(var_obs), np.nan)

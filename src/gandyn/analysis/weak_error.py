@@ -245,12 +245,18 @@ class StatisticsPiece:
     derives from the study's seed and the piece's place in the study (scheme,
     comparison and η index), never from when it runs. ``compute(progress)``
     returns its :class:`~gandyn.runs.RunStatistics`; ``progress(done)`` is
-    called with the number of runs finished.
+    called with the number of runs finished. ``compute(progress, runs)``
+    simulates only the runs in the range ``runs`` (the same runs, with the
+    same keys, as in the whole batch), so a piece can be split into blocks
+    whose statistics merge into the piece's. ``cost`` estimates the work of
+    one run (roughly per-sample gradient evaluations), to schedule large
+    blocks first.
     """
 
     id: str
     label: str
-    compute: Callable[[Optional[Callable[[int], None]]], RunStatistics]
+    compute: Callable[..., RunStatistics]
+    cost: float = 1.0
 
 
 def sga_piece_id(scheme: str, eta_index: int) -> str:
@@ -290,6 +296,7 @@ def monte_carlo_pieces(
     # One record buffer for the whole η grid: every piece of a scheme (or SDE) shares one program.
     capacity = record_capacity(max(_n_steps(horizon, eta) for eta in etas))
     run_options = dict(chunk_size=chunk_size, bound=bound, capacity=capacity)
+    n_samples = sum(t.size for t in game.terms)  # an SDE step is a pass over every sample
     pieces: dict[str, StatisticsPiece] = {}
     for ci, comp in enumerate(c.resolved() for c in comparisons):
         for ei, eta in enumerate(etas):
@@ -300,17 +307,30 @@ def monte_carlo_pieces(
                 scheme_key = jax.random.fold_in(key, 2 * ei + (comp.scheme == "sml"))
                 pieces[sga_id] = StatisticsPiece(
                     sga_id, f"{comp.scheme.upper()} eta={eta:g}",
-                    lambda progress, cfg=cfg, n=n, k=scheme_key: simulate_sga(
-                        game, cfg, n, paths, k, f, progress=progress, **run_options))
+                    lambda progress, runs=None, cfg=cfg, n=n, k=scheme_key: simulate_sga(
+                        game, cfg, n, len(_runs(runs, paths)), k, f, progress=progress,
+                        first_run=_runs(runs, paths).start, **run_options),
+                    cost=n * 2.0 * batch_size * (cfg.n_disc + 1))
             sde = make_sde(game, comp.sde, float(eta), batch_size, comp.covariance)
             sde_key = jax.random.fold_in(jax.random.fold_in(key, 10**6 + ci), ei)
             sde_id = sde_piece_id(ci, comp, ei)
             pieces[sde_id] = StatisticsPiece(
                 sde_id, f"{comp.sde} eta={eta:g}",
-                lambda progress, sde=sde, n=n, k=sde_key, m=substeps(eta): _sde_statistics(
-                    sde, n, paths, k, f, m, richardson, integrator, progress=progress,
-                    **run_options))
+                lambda progress, runs=None, sde=sde, n=n, k=sde_key, m=substeps(eta):
+                    _sde_statistics(sde, n, len(_runs(runs, paths)), k, f, m, richardson,
+                                    integrator, progress=progress,
+                                    first_run=_runs(runs, paths).start, **run_options),
+                cost=n * substeps(eta) * (3.0 if richardson else 1.0) * 2.0 * n_samples)
     return list(pieces.values())
+
+
+def _runs(runs: Optional[range], paths: int) -> range:
+    """The runs of a block (all ``paths`` runs when ``None``), checked."""
+    if runs is None:
+        return range(paths)
+    if runs.step != 1 or runs.start < 0 or runs.stop > paths or len(runs) < 1:
+        raise ValueError(f"runs must be a non-empty range within 0..{paths}, got {runs}")
+    return runs
 
 
 def monte_carlo_results(

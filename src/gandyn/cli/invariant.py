@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_output_options, emit, out_dir
+from .common import (add_executor_options, add_output_options, emit, executor_of, log_executor,
+                     out_dir)
 
 __all__ = ["register"]
 
@@ -17,6 +18,7 @@ def register(subparsers) -> None:
                               "FDRs", description=DESCRIPTION)
     p.add_argument("config", help="TOML configuration with [game] and [stationary] tables")
     add_output_options(p)
+    add_executor_options(p)
     p.set_defaults(func=_main)
 
 
@@ -25,8 +27,10 @@ def _main(args) -> int:
     from ..studies import invariant
 
     config = read_config(invariant.InvariantConfig, args.config)
-    out = out_dir(args)
-    result = invariant.run(config)
+    with executor_of(args, config.executor) as executor:
+        out = out_dir(args)
+        result = invariant.run(config, executor=executor)
+        log_executor(executor)
     if out is not None:
         invariant.write_outputs(result, out)
     emit(result, args.json)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from .common import add_output_options, emit, out_dir, positive_int
+from .common import (add_executor_options, add_output_options, emit, executor_of, log_executor,
+                     out_dir, positive_int)
 
 __all__ = ["register"]
 
@@ -97,7 +98,19 @@ def register(subparsers) -> None:
                          "default: off)")
     _start(ph, "equilibrium", "start of the simulated runs' discriminator (equilibrium: short "
                               "runs measure the local rate, not the build-up from f⁰ = 0)")
+    ph.add_argument("--paths", type=positive_int, default=None,
+                    help="with --simulate: runs per cell from independent random offsets "
+                         "(default: 1, or 4 with --adaptive)")
+    ph.add_argument("--adaptive", action="store_true",
+                    help="with --simulate: more paths (doubling, up to --max-paths) only for the "
+                         "cells whose 95%% interval of |ρ|² straddles a boundary between "
+                         "converge, oscillate and diverge (default: off)")
+    ph.add_argument("--max-paths", type=positive_int, default=32,
+                    help="with --adaptive: the most paths one cell gets (default: 32)")
+    ph.add_argument("--boundary-tol", type=float, default=0.01,
+                    help="with --adaptive: oscillate means |ρ|² within this of 1 (default: 0.01)")
     add_output_options(ph)
+    add_executor_options(ph)
     ph.set_defaults(func=_phase)
 
     cv = sub.add_parser("convergence", help="Figure 3: simulated vs linearised convergence")
@@ -114,6 +127,7 @@ def register(subparsers) -> None:
                        "linearised prediction assumes")
     _add_order(cv)
     add_output_options(cv)
+    add_executor_options(cv)
     cv.set_defaults(func=_convergence)
 
 
@@ -130,8 +144,14 @@ def _config(model, args, names, **extra):
 
 def _run(args, study, write, model, names, **extra):
     config = _config(model, args, names, **extra)
-    out = out_dir(args)
-    result = study(config)
+    if not hasattr(args, "executor"):  # spectrum, simulate: one computation, no tasks
+        out = out_dir(args)
+        result = study(config)
+    else:
+        with executor_of(args) as executor:
+            out = out_dir(args)
+            result = study(config, executor=executor)
+            log_executor(executor)
     if out is not None:
         write(result, out)
     emit(result, args.json)
@@ -178,7 +198,8 @@ def _phase(args) -> int:
 
     names = tuple(n for n in GAME_FIELDS if n not in ("sigma", "lam"))
     return _run(args, kernel.phase, kernel.write_phase, kernel.PhaseConfig,
-                names + ("convention", "quantity", "simulate", "discriminator_start"),
+                names + ("convention", "quantity", "simulate", "discriminator_start", "paths",
+                         "adaptive", "max_paths", "boundary_tol"),
                 sigma_grid=_grid(args.sigma, "--sigma"), lam_grid=_grid(args.lam, "--lam"))
 
 

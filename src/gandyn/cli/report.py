@@ -37,15 +37,19 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", default=None,
                    help=f"folder for report.html, report.json and each section's data "
                         f"(default: {DEFAULT_OUT})")
+    from .common import add_executor_options
+
+    add_executor_options(p)
     p.set_defaults(func=_main)
 
 
-def _command_line(args, out) -> str:
+def _command_line(args, out, executor_argv=()) -> str:
     argv = ["report"] + ([args.config] if args.config else [])
     argv += ["--quick"] if args.quick else []
     argv += ["--out", str(out)] + (["--json"] if args.json else [])
     argv += ["--no-progress"] if args.no_progress else []
     argv += ["--no-resume"] if args.no_resume else []
+    argv += list(executor_argv)
     return "gandyn " + shlex.join(argv)
 
 
@@ -54,12 +58,17 @@ def _main(args) -> int:
     from ..report.config import load_report_config
     from ..report.run import build_report, printed, summary
 
+    from .common import executor_config, executor_of
+
     config, config_text = load_report_config(args.config)  # before any folder is made
     quick = bool(args.quick or config.report.quick)
-    out = prepare_out_dir(args.out or DEFAULT_OUT)
-    report = build_report(config, out, quick=quick, progress=not args.no_progress,
-                          resume=not args.no_resume, command=_command_line(args, out),
-                          config_file=args.config, config_source=config_text)
+    argv = executor_config(args, config.executor).argv()
+    with executor_of(args, config.executor) as executor:  # an unreachable cluster: exit 2 here
+        out = prepare_out_dir(args.out or DEFAULT_OUT)
+        report = build_report(config, out, quick=quick, progress=not args.no_progress,
+                              resume=not args.no_resume, command=_command_line(args, out, argv),
+                              config_file=args.config, config_source=config_text,
+                              executor=executor, executor_argv=argv)
     shown = printed(report)
     sys.stdout.write((json.dumps(jsonable(shown)) if args.json else summary(shown)) + "\n")
     return 1 if report["status"] != "ok" else 0

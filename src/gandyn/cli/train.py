@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_output_options, emit, out_dir, progress_of
+from .common import (add_executor_options, add_output_options, emit, executor_of, log_executor,
+                     out_dir, progress_of)
 
 __all__ = ["register"]
 
@@ -18,6 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("config", help="TOML configuration with a [train] table")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     add_output_options(p)
+    add_executor_options(p)
     p.set_defaults(func=_main)
 
 
@@ -26,9 +28,11 @@ def _main(args) -> int:
     from ..studies import train
 
     config = read_config(train.TrainConfig, args.config)
-    out = out_dir(args)
-    with progress_of(args) as progress:
-        result = train.run(config, progress=progress)
+    with executor_of(args, config.executor) as executor:
+        out = out_dir(args)
+        with progress_of(args) as progress:
+            result = train.run(config, executor=executor, progress=progress)
+        log_executor(executor)
     if out is not None:
         train.write_outputs(result, out)
     emit(result, args.json)

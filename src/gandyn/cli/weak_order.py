@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_output_options, emit, out_dir, positive_int, progress_of
+from .common import (add_executor_options, add_output_options, emit, executor_of, log_executor,
+                     out_dir, positive_int, progress_of)
 
 __all__ = ["register"]
 
@@ -28,6 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-resume", action="store_true",
                    help="with --out: ignore checkpoints of an earlier, interrupted run")
     add_output_options(p)
+    add_executor_options(p)
     p.set_defaults(func=_main)
 
 
@@ -38,10 +40,13 @@ def _main(args) -> int:
     config = read_config(weak_order.WeakOrderConfig, args.config,
                          {("study", "paths"): args.paths, ("study", "seed"): args.seed},
                          default=weak_order.DEFAULT_STUDY)
-    out = out_dir(args)
-    checkpoint = weak_order.checkpoint_store(out, config, resume=not args.no_resume)
-    with progress_of(args) as progress:
-        result = weak_order.run(config, progress=progress, checkpoint=checkpoint)
+    with executor_of(args, config.executor) as executor:
+        out = out_dir(args)
+        checkpoint = weak_order.checkpoint_store(out, config, resume=not args.no_resume)
+        with progress_of(args) as progress:
+            result = weak_order.run(config, executor=executor, progress=progress,
+                                    checkpoint=checkpoint)
+        log_executor(executor)
     if checkpoint is not None and checkpoint.loaded:
         import sys
 

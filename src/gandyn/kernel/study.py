@@ -20,7 +20,7 @@ from .theory import (KernelParams, corollary1_eta_d_max, eta_d_max, pair_roots, 
                      rates, theorem1_coefficients, theorem1_spectrum)
 
 __all__ = ["spectrum_report", "initial_points", "simulate_local", "phase_grid",
-           "simulated_phase_grid", "OFFSET_MODES"]
+           "simulated_phase_grid", "simulated_cell_rates", "OFFSET_MODES"]
 
 OFFSET_MODES = ("random", "symmetric", "antisymmetric")
 
@@ -191,21 +191,40 @@ def simulated_phase_grid(sigmas, lams, *, eta_d, eta_g, p, p_gen, n_gen, dim: in
     discriminator: from ``f⁰ = 0`` a run shorter than ``~1/(λη_d)`` steps
     measures the discriminator's build-up rather than the local rate.
     """
-    kernel = rbf() if kernel is None else kernel
     sigmas, lams = np.asarray(sigmas, float), np.asarray(lams, float)
     S, L = np.meshgrid(sigmas, lams)
+    rho2, diverged = simulated_cell_rates(S.reshape(-1), L.reshape(-1), eta_d=eta_d, eta_g=eta_g,
+                                          p=p, p_gen=p_gen, n_gen=n_gen, dim=dim, steps=steps,
+                                          offset=offset, order=order, seed=seed, kernel=kernel,
+                                          warm=warm)
+    return {"sigma": sigmas, "lam": lams, "rho2": rho2.reshape(S.shape), "steps": steps,
+            "order": order, "discriminator_start": "equilibrium" if warm else "zero",
+            "diverged": diverged.reshape(S.shape)}
+
+
+def simulated_cell_rates(sigmas, lams, *, eta_d, eta_g, p, p_gen, n_gen, dim: int = 1,
+                         steps: int = 400, offset: float = 1e-3, order: str = "simultaneous",
+                         seed: int = 0, kernel: Optional[Kernel] = None,
+                         warm: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(rate², diverged)`` of one short run per cell ``(sigmas[k], lams[k])`` (paired 1-d arrays).
+
+    Every cell starts from the same random offsets (``seed``,
+    :func:`initial_points`); the runs go in one vmapped simulation, each
+    cell's independent of the others, so a grid can be simulated in any
+    blocks of cells. See :func:`simulated_phase_grid` for ``warm``.
+    """
+    kernel = rbf() if kernel is None else kernel
+    sigmas, lams = np.asarray(sigmas, float).reshape(-1), np.asarray(lams, float).reshape(-1)
+    if sigmas.shape != lams.shape:
+        raise ValueError(f"sigmas and lams must pair up, got {sigmas.shape} and {lams.shape}")
     game = KernelGDA(np.zeros((1, dim)), p=p, p_gen=p_gen, n_gen=n_gen, kernel=kernel)
     x0 = initial_points(n_gen, dim, offset, "random", seed)
-    traj = simulate(game, x0, sigma=S, lam=L, eta_d=eta_d, eta_g=eta_g, steps=steps, order=order,
-                    warm_start=np.zeros_like(x0) if warm else None)
+    traj = simulate(game, x0, sigma=sigmas, lam=lams, eta_d=eta_d, eta_g=eta_g, steps=steps,
+                    order=order, warm_start=np.zeros_like(x0) if warm else None)
     pos = np.asarray(traj.positions)
-    dist = np.sqrt(np.sum(pos**2, axis=(-2, -1)))  # (n_lam, n_sigma, steps + 1)
-    rate = np.empty(S.shape)
-    for idx in np.ndindex(S.shape):
-        rate[idx] = envelope_rate(dist[idx]).rate
-    return {"sigma": sigmas, "lam": lams, "rho2": rate**2, "steps": steps, "order": order,
-            "discriminator_start": "equilibrium" if warm else "zero",
-            "diverged": np.asarray(traj.diverged)}
+    dist = np.sqrt(np.sum(pos**2, axis=(-2, -1)))  # (cells, steps + 1)
+    rate = np.array([envelope_rate(d).rate for d in dist])
+    return rate**2, np.asarray(traj.diverged)
 
 
 def convergence_study(*, eta_d: float = 0.1, eta_g: float = 0.01, lams=(1.0, 0.1, 0.01),

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 
 from ..errors import ConfigError
 from ..studies.config import PositiveFloat, StrictModel, load_toml, parse_config
+from ..studies.executor_config import ExecutorConfig
 from ..studies.kernel import Convention, KernelGame
 
 __all__ = ["SECTION_NAMES", "ReportSettings", "WeakOrderSection", "FileSection", "KernelSection",
@@ -90,6 +91,9 @@ class ReportConfig(StrictModel):
     invariant: FileSection = FileSection()
     kernel: KernelSection = KernelSection()
     train: FileSection = FileSection()
+    # Where the sections' tasks run (--executor and --ray-* override it); never part of a
+    # section's numbers, so not of its checkpoint key either.
+    executor: Optional[ExecutorConfig] = None
 
 
 def _resolve_file(section: str, value: str, base: Path) -> str:

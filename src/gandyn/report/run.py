@@ -131,7 +131,8 @@ def resolved_config_text(config: ReportConfig, quick: bool) -> str:
 
     data = config.model_dump()
     data["report"]["quick"] = quick
-    data = {name: {k: v for k, v in table.items() if v is not None} for name, table in data.items()}
+    data = {name: {k: v for k, v in table.items() if v is not None}
+            for name, table in data.items() if table is not None}
     return dumps_toml(data)
 
 
@@ -167,11 +168,14 @@ def _load_finished(store: CheckpointStore, out: Path, name: str, key: str) -> Op
 
 
 def run_report(config: ReportConfig, out: Path, quick: bool, progress: bool, log,
-               resume: bool = True) -> dict:
+               resume: bool = True, executor=None, executor_argv: tuple = ()) -> dict:
     """Run the chosen sections into ``out`` and return the report object (not yet written).
 
     With ``resume``, sections finished by an earlier run of the same
     configuration are loaded from their checkpoints instead of run again.
+    ``executor`` runs the sections' tasks (in process by default);
+    ``executor_argv`` are the options that ask for it, added to the sections'
+    equivalent commands.
     """
     from .sections import SECTIONS, SectionContext
 
@@ -193,7 +197,8 @@ def run_report(config: ReportConfig, out: Path, quick: bool, progress: bool, log
             _clear_section(out / name, keep_checkpoints=True)
             ctx = SectionContext(out_dir=out / name, settings=getattr(config, name),
                                  seed=config.report.seed, quick=quick, progress=progress,
-                                 resume=resume)
+                                 resume=resume, executor=executor,
+                                 executor_argv=tuple(executor_argv))
             entry = _run_section(SECTIONS[name], ctx, _settings_text(config, name), log, i,
                                  len(names))
             entry["resumed"] = False
@@ -239,7 +244,8 @@ def printed(report: dict) -> dict:
     keys = ("name", "status", "resumed", "seconds", "summary", "error", "warnings")
     return {"out": report["out"], "html": report["html"], "status": report["status"],
             "sections": [{k: s[k] for k in keys} for s in report["sections"]],
-            "versions": report["versions"], "seconds": report["seconds"]}
+            "versions": report["versions"], "seconds": report["seconds"],
+            "executor": report["executor"]}
 
 
 def summary(report: dict) -> str:
@@ -260,11 +266,15 @@ def summary(report: dict) -> str:
 
 def build_report(config: ReportConfig, out: Path, *, quick: bool, progress: bool = True,
                  resume: bool = True, command: str = "", config_file: Optional[str] = None,
-                 config_source: str = "") -> dict:
+                 config_source: str = "", executor=None, executor_argv: tuple = ()) -> dict:
     """Run every chosen section into ``out``, write ``report.json`` and ``report.html``.
 
     Returns the report object (``status`` is ``failed`` when a section failed).
+    ``executor`` runs the sections' tasks (in process by default).
     """
+    from ..studies.executor import default_executor
+
+    executor = default_executor(executor)
     import datetime
 
     log = Log(enabled=progress)
@@ -277,8 +287,10 @@ def build_report(config: ReportConfig, out: Path, *, quick: bool, progress: bool
               "config_source": config_source,
               "config_text": resolved_config_text(config, quick),
               "out": str(out), "html": str(out / "report.html"),
-              "versions": versions(), "platform": platform_info()}
-    report.update(run_report(config, out, quick, progress, log, resume=resume))
+              "versions": versions(), "platform": platform_info(),
+              "executor": executor.to_json()}
+    report.update(run_report(config, out, quick, progress, log, resume=resume, executor=executor,
+                             executor_argv=executor_argv))
     failed = [s for s in report["sections"] if s["status"] != "ok"]
     report["status"] = "failed" if failed else "ok"
     report["seconds"] = time.perf_counter() - started

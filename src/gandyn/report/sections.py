@@ -98,6 +98,8 @@ class SectionContext:
     quick: bool
     progress: bool
     resume: bool = True
+    executor: Any = None  # runs the studies' tasks (None: in process)
+    executor_argv: tuple = ()  # the options that ask for it, for the equivalent commands
 
 
 @dataclass
@@ -187,13 +189,14 @@ def _run_weak_order(ctx: SectionContext) -> SectionOutput:
         argv.append("--no-progress")
     if not ctx.resume:
         argv.append("--no-resume")
-    argv = _with_output(argv, ctx.out_dir)
+    argv = _with_output(argv, ctx.out_dir) + list(ctx.executor_argv)
     # The user's file: the section's paths and seed override the study's (as --paths, --seed).
     overrides = {} if s.config is None else {("study", "paths"): s.paths, ("study", "seed"): s.seed}
     config = read_config(weak_order_study.WeakOrderConfig, path, overrides)
     checkpoint = weak_order_study.checkpoint_store(ctx.out_dir, config, resume=ctx.resume)
     with _progress(ctx) as progress:
-        study = weak_order_study.run(config, progress=progress, checkpoint=checkpoint)
+        study = weak_order_study.run(config, executor=ctx.executor, progress=progress,
+                                     checkpoint=checkpoint)
     weak_order_study.write_outputs(study, ctx.out_dir)
     result = study.to_json()
     comparisons = result["comparisons"]
@@ -279,8 +282,9 @@ def _errors_table(comparisons: list) -> dict:
 
 def _run_invariant(ctx: SectionContext) -> SectionOutput:
     path, text = _config_file(ctx, lambda: invariant_study_config(ctx.seed))
-    argv = _with_output(["invariant", str(path)], ctx.out_dir)
-    study = invariant_study.run(parse_config(invariant_study.InvariantConfig, load_toml(path)))
+    argv = _with_output(["invariant", str(path)], ctx.out_dir) + list(ctx.executor_argv)
+    study = invariant_study.run(parse_config(invariant_study.InvariantConfig, load_toml(path)),
+                                executor=ctx.executor)
     invariant_study.write_outputs(study, ctx.out_dir)
     result = study.to_json()
     figures, warnings = [], []
@@ -449,13 +453,17 @@ def _kernel_headline(summary: dict) -> str:
 
 
 def _kernel_run(ctx: SectionContext, out: SectionOutput, part: str, argv: list[str], study,
-                write, config) -> tuple[dict, Path]:
-    """Run one kernel study into ``<section>/<part>``; ``argv`` is its equivalent command."""
+                write, config, tasks: bool = True) -> tuple[dict, Path]:
+    """Run one kernel study into ``<section>/<part>``; ``argv`` is its equivalent command.
+
+    ``tasks``: the study runs tasks on the report's executor (the spectrum does not).
+    """
     from ..io import prepare_out_dir
 
     folder = prepare_out_dir(ctx.out_dir / part)
-    out.commands.append(_command(_with_output(argv, folder)))
-    result = study(config)
+    extra = list(ctx.executor_argv) if tasks else []
+    out.commands.append(_command(_with_output(argv, folder) + extra))
+    result = study(config, executor=ctx.executor) if tasks else study(config)
     write(result, folder)
     out.results[part] = result.to_json()
     return out.results[part], folder
@@ -468,7 +476,7 @@ def _kernel_game(s) -> dict:
 def _kernel_spectrum(ctx: SectionContext, out: SectionOutput) -> None:
     r, _ = _kernel_run(ctx, out, "spectrum", ["kernel", "spectrum", *_kernel_game_argv(ctx.settings)],
                        kernel_study.spectrum, kernel_study.write_spectrum,
-                       kernel_study.SpectrumConfig(**_kernel_game(ctx.settings)))
+                       kernel_study.SpectrumConfig(**_kernel_game(ctx.settings)), tasks=False)
     out.summary["spectrum"] = {k: r[k] for k in ("rho_joint", "rho_generator", "stable",
                                                   "eta_d_max", "eta_d_max_corollary1")}
     out.figures.append({"file": _relative(ctx.out_dir, "spectrum/spectrum.png"),
@@ -548,10 +556,10 @@ def _run_train(ctx: SectionContext) -> SectionOutput:
     argv = ["train", str(path)]
     if not ctx.progress:
         argv.append("--no-progress")
-    argv = _with_output(argv, ctx.out_dir)
+    argv = _with_output(argv, ctx.out_dir) + list(ctx.executor_argv)
     with _progress(ctx) as progress:
         study = train_study.run(parse_config(train_study.TrainConfig, load_toml(path)),
-                                progress=progress)
+                                executor=ctx.executor, progress=progress)
     train_study.write_outputs(study, ctx.out_dir)
     result = study.to_json()
     results = result["results"]

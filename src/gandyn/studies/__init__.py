@@ -13,12 +13,15 @@ prints) and ``to_frame()`` (a tidy pandas table), and ``write_outputs``
 * :mod:`~gandyn.studies.train`: the FDR schedule in GAN training;
 * :mod:`~gandyn.studies.config`, :mod:`~gandyn.studies.executor`,
   :mod:`~gandyn.studies.result`: the shared config idiom, tasks and executors,
-  and the result convention.
+  and the result convention;
+* :mod:`~gandyn.studies.executor_config`, :mod:`~gandyn.studies.ray_executor`:
+  the ``[executor]`` table and the Ray executor (the optional ``[ray]`` extra).
 """
 
 import importlib
 
-__all__ = ["weak_order", "invariant", "kernel", "train", "config", "executor", "result"]
+__all__ = ["weak_order", "invariant", "kernel", "train", "config", "executor", "result",
+           "executor_config", "ray_executor"]
 
 
 def __getattr__(name):  # studies load on first use: each imports JAX

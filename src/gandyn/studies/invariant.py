@@ -11,7 +11,7 @@ discrete chain's and the simulated model's right sides
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,12 +24,18 @@ from ..io import write_json
 from ..sde.coefficients import Covariance
 from ..sde.integrate import Integrator
 from .config import GameConfig, Method, StrictModel, check_exact_needs_lq
+from .executor import (Executor, Task, cached_setup, default_executor,
+                       split_runs)
+from .executor_config import ExecutorConfig
 from .result import StudyResult
 
 __all__ = ["StationaryConfig", "InvariantConfig", "InvariantResult", "run", "write_outputs",
-           "QUANTILES"]
+           "QUANTILES", "CHAINS_PER_TASK"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+#: The Monte Carlo chains are split into tasks of at most this many chains.
+CHAINS_PER_TASK = 256
 
 
 class StationaryConfig(StrictModel):
@@ -61,6 +67,8 @@ class InvariantConfig(StrictModel):
     stationary: StationaryConfig
     # A weak-order study may share the file; `gandyn invariant` ignores it.
     study: Optional[dict] = None
+    # Where the tasks run; never part of the numbers, so left out of dumps.
+    executor: Optional[ExecutorConfig] = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _exact_needs_lq(self):
@@ -103,12 +111,13 @@ class InvariantResult(StudyResult):
     seed: Optional[int] = None
     marginals: Optional[dict] = None
     generated: Optional[dict] = None
+    executor: dict = field(default_factory=lambda: {"kind": "local"})
     out: Optional[str] = None
     files: Optional[list] = None
 
     _ALWAYS = ("game", "scheme", "eta", "batch_size", "method", "covariance", "rate",
                "stationary", "fdr1", "fdr2", "conditions", "conditions_shells", "elapsed_s",
-               "out", "files")
+               "executor", "out", "files")
 
     def to_json(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)
@@ -174,17 +183,27 @@ def _fdr_objects(values: dict, cis: Optional[dict] = None) -> dict:
     return out
 
 
-def run(config: InvariantConfig) -> InvariantResult:
-    """Run a validated stationary study (float64 throughout for the exact route)."""
+def run(config: InvariantConfig, *, executor: Optional[Executor] = None) -> InvariantResult:
+    """Run a validated stationary study (float64 throughout for the exact route).
+
+    The Monte Carlo route splits its chains into tasks of at most
+    :data:`CHAINS_PER_TASK` chains run by ``executor`` (in process by
+    default); chain ``r`` has the key ``fold_in(key(seed), r)`` wherever it
+    runs, and the blocks are combined in the chains' order.
+    """
     import jax
 
+    executor = default_executor(executor)
     if config.stationary.method == "exact":
         with jax.enable_x64(True):
-            return _run(config)
-    return _run(config)
+            result = _run(config, executor)
+    else:
+        result = _run(config, executor)
+    result.executor = executor.to_json()
+    return result
 
 
-def _run(config: InvariantConfig) -> InvariantResult:
+def _run(config: InvariantConfig, executor: Executor) -> InvariantResult:
     import jax
     import jax.numpy as jnp
 
@@ -232,23 +251,16 @@ def _run(config: InvariantConfig) -> InvariantResult:
                                stationary_mean=[0.0] * game.dim,
                                elapsed_s=time.perf_counter() - started)
 
-    from ..analysis.invariant import stationary_estimate
-    from ..sde.integrate import make_sde_step
-    from ..sga import SGAConfig, make_sga_step
+    from ..analysis.invariant import combine_chain_blocks
 
-    if is_sde:
-        step = make_sde_step(sde, st.substeps, integrator=st.integrator)
-    else:
-        step = make_sga_step(game, SGAConfig(model, st.eta, st.batch_size))
-    names = fdr_names + tuple(f"u[{i}]" for i in range(game.dim)) + ("sq_norm",)
-    index = {name: i for i, name in enumerate(names)}
-    state = [index[f"u[{i}]"] for i in range(game.dim)]
-    observables = FDRIntegrands(game, float(st.eta), st.batch_size, model, sde.covariance,
-                                with_state=True)
-    est = stationary_estimate(step, game.u0, observables, burn_in=st.burn_in, steps=st.steps,
-                              paths=st.paths, key=jax.random.key(st.seed),
-                              n_batches=st.n_batches, bound=st.divergence_bound,
-                              rate_indices=np.asarray(state), drift_alpha=st.drift_alpha)
+    data = config.model_dump(mode="json")
+    setup = _chains_setup(data)
+    names, state = setup["names"], setup["state"]
+    tasks = [Task(f"chains-{r.start}-{r.stop}", _run_chains, (data, r.start, r.stop),
+                  f"chains {r.start}-{r.stop - 1}")
+             for r in split_runs(st.paths, CHAINS_PER_TASK)]
+    est = combine_chain_blocks(executor.map(tasks), steps=st.steps, burn_in=st.burn_in,
+                               rate_indices=np.asarray(state), drift_alpha=st.drift_alpha)
     means = dict(zip(names, est.mean))
     cis = dict(zip(names, est.ci))
     return InvariantResult(
@@ -263,6 +275,50 @@ def _run(config: InvariantConfig) -> InvariantResult:
         generated=(_generated_summary(config.game, est.final_states, game.d_theta)
                    if hasattr(config.game, "generator") else None),
         elapsed_s=time.perf_counter() - started)
+
+
+@cached_setup
+def _chains_setup(data: dict) -> dict:
+    """The compiled chain simulator of a Monte Carlo study and its observables' names.
+
+    Built from the configuration (a dict) once per process, by the driver and
+    by every task (:func:`_run_chains`), so a task is plain data.
+    """
+    import jax
+
+    from ..analysis.fdr import FDRIntegrands
+    from ..analysis.invariant import chain_simulator
+    from ..sde.coefficients import SDE_NAMES, make_sde
+    from ..sde.integrate import make_sde_step
+    from ..sga import SGAConfig, make_sga_step
+
+    config = InvariantConfig.model_validate(data)
+    st = config.stationary
+    game = config.game.build()
+    model = st.scheme
+    is_sde = model in SDE_NAMES
+    sde_name = model if is_sde else ("alt-sde" if model == "alt" else "sml-sde")
+    sde = make_sde(game, sde_name, st.eta, st.batch_size, st.covariance if is_sde else None)
+    if is_sde:
+        step = make_sde_step(sde, st.substeps, integrator=st.integrator)
+    else:
+        step = make_sga_step(game, SGAConfig(model, st.eta, st.batch_size))
+    names = FDR_FIELDS + FDR_GAPS + tuple(f"u[{i}]" for i in range(game.dim)) + ("sq_norm",)
+    index = {name: i for i, name in enumerate(names)}
+    observables = FDRIntegrands(game, float(st.eta), st.batch_size, model, sde.covariance,
+                                with_state=True)
+    simulator = chain_simulator(step, game.u0, observables, burn_in=st.burn_in, steps=st.steps,
+                                n_batches=st.n_batches, bound=st.divergence_bound)
+    return {"simulator": simulator, "key": jax.random.key(st.seed), "names": names,
+            "state": [index[f"u[{i}]"] for i in range(game.dim)]}
+
+
+def _run_chains(data: dict, start: int, stop: int):
+    """One task: chains ``start, ..., stop − 1`` of the study ``data`` (a ChainBlock)."""
+    from ..analysis.invariant import simulate_chain_block
+
+    setup = _chains_setup(data)
+    return simulate_chain_block(setup["simulator"], setup["key"], range(start, stop))
 
 
 def _diagnostics(est, names) -> dict:

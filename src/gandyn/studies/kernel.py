@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Sequence, Union
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from ..io import new_figure, save_figure, write_csv, write_json
 from .config import PositiveFloat, StrictModel
-from .executor import Executor, Task, default_executor
+from .executor import Executor, Task, default_executor, split_runs, task_seed
 from .result import StudyResult
 
-__all__ = ["Order", "Convention", "KernelGame", "SpectrumConfig", "SimulateConfig", "GridRange",
+__all__ = ["Order", "Convention", "CellClass", "CELL_CLASSES", "CELLS_PER_TASK", "cell_class",
+           "KernelGame", "SpectrumConfig", "SimulateConfig", "GridRange",
            "PhaseConfig", "ConvergenceConfig", "KernelResult", "spectrum", "simulate", "phase",
            "convergence", "write_spectrum", "write_simulation", "write_phase",
            "write_convergence"]
@@ -112,13 +113,36 @@ class GridRange(StrictModel):
         return f"{self.lo!r}:{self.hi!r}:{self.count}"
 
 
+#: What a simulated cell does: ``|ρ|²`` below ``1 − tol``, within ``tol`` of 1, or above (or the
+#: run left the floats).
+CellClass = Literal["converge", "oscillate", "diverge"]
+CELL_CLASSES: tuple[str, ...] = ("converge", "oscillate", "diverge")
+
+#: A simulated phase diagram is split into tasks of at most this many cells.
+CELLS_PER_TASK = 256
+
+
 class PhaseConfig(KernelGame):
+    """Figure 2 over a ``(σ, λ)`` grid; with ``simulate``, every cell simulated as well.
+
+    ``paths`` runs per cell from independent random offsets (default 1: the
+    offsets of seed 0, for every cell; 4 with ``adaptive``). With
+    ``adaptive``, a cell whose 95% interval of the simulated ``|ρ|²``
+    straddles a class boundary (``1 ± boundary_tol``: converge, oscillate,
+    diverge) gets as many paths again, round after round, up to
+    ``max_paths``.
+    """
+
     sigma_grid: GridRange = GridRange(lo=0.05, hi=2.0, count=400)
     lam_grid: GridRange = GridRange(lo=0.01, hi=1.0, count=400)
     convention: Convention = "theorem"
     quantity: Literal["joint", "generator"] = "joint"
     simulate: Optional[int] = Field(None, ge=1, le=10**6)
     discriminator_start: DiscriminatorStart = "equilibrium"
+    paths: Optional[int] = Field(None, ge=1, le=10**4)
+    adaptive: bool = False
+    max_paths: int = Field(32, ge=2, le=10**4)
+    boundary_tol: float = Field(0.01, gt=0, lt=1, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _corners(self):
@@ -126,6 +150,22 @@ class PhaseConfig(KernelGame):
             for l in (self.lam_grid.lo, self.lam_grid.hi):
                 self.params(sigma=s, lam=l)  # every corner: no overflow
         return self
+
+    @model_validator(mode="after")
+    def _paths_need_simulate(self):
+        if self.simulate is None and (self.paths is not None or self.adaptive):
+            raise ValueError("paths and adaptive need simulate (steps of the simulated runs)")
+        if self.adaptive and self.base_paths < 2:
+            raise ValueError("adaptive needs paths >= 2 (an interval per cell)")
+        if self.adaptive and self.max_paths < self.base_paths:
+            raise ValueError(f"max_paths ({self.max_paths}) must be at least paths "
+                             f"({self.base_paths})")
+        return self
+
+    @property
+    def base_paths(self) -> int:
+        """Paths per cell in the first pass."""
+        return self.paths if self.paths is not None else (4 if self.adaptive else 1)
 
 
 class ConvergenceConfig(StrictModel):
@@ -257,9 +297,15 @@ def simulate(config: SimulateConfig) -> KernelResult:
     return KernelResult("simulate", data, {"distance_curve": curve})
 
 
-def phase(config: PhaseConfig) -> KernelResult:
-    """Figure 2 over the ``(σ, λ)`` grid; with ``simulate``, every cell simulated too (float64)."""
-    from ..kernel.study import phase_grid, simulated_phase_grid, summarise_phase
+def phase(config: PhaseConfig, *, executor: Optional[Executor] = None) -> KernelResult:
+    """Figure 2 over the ``(σ, λ)`` grid; with ``simulate``, every cell simulated too (float64).
+
+    The simulated cells are tasks of at most :data:`CELLS_PER_TASK` cells per
+    path, run by ``executor`` (see :func:`_simulate_cells`).
+    """
+    from ..kernel.study import phase_grid, summarise_phase
+
+    executor = default_executor(executor)
 
     sigmas, lams = config.sigma_grid.values(), config.lam_grid.values()
     kwargs = dict(eta_d=config.eta_d, eta_g=config.eta_g, p=config.p, p_gen=config.p_gen,
@@ -274,11 +320,7 @@ def phase(config: PhaseConfig) -> KernelResult:
             "dominant_fraction": {m: float(np.mean(grid["dominant"] == m)) for m in grid["modes"]}}
     arrays = {"grid": grid}
     if config.simulate:
-        with _x64():
-            simulated = simulated_phase_grid(sigmas, lams, steps=config.simulate,
-                                             order=config.order, dim=config.dim,
-                                             warm=config.discriminator_start == "equilibrium",
-                                             **kwargs)
+        simulated, adaptive = _simulate_cells(config, executor)
         theory_gen = phase_grid(sigmas, lams, convention="theorem", quantity="generator",
                                 order=config.order, **kwargs)
         diff = simulated["rho2"] - theory_gen["rho2"]
@@ -286,31 +328,182 @@ def phase(config: PhaseConfig) -> KernelResult:
                              "discriminator_start": simulated["discriminator_start"],
                              "max_abs_difference": float(np.nanmax(np.abs(diff))),
                              "median_abs_difference": float(np.nanmedian(np.abs(diff))),
-                             "diverged_fraction": float(np.mean(simulated["diverged"]))}
+                             "diverged_fraction": simulated["diverged_fraction"]}
+        if config.paths is not None or config.adaptive:
+            data["simulated"]["paths"] = config.base_paths
+        if adaptive is not None:
+            data["simulated"]["adaptive"] = adaptive
         arrays.update(simulated=simulated, theory_generator=theory_gen)
+    data["executor"] = executor.to_json()
     return KernelResult("phase", data, arrays)
+
+
+def _path_seed(path: int) -> int:
+    """The seed of the offsets of path ``path`` of every cell (path 0: seed 0, as one path)."""
+    return 0 if path == 0 else task_seed(0, f"phase-path-{path}")
+
+
+def _phase_cells(data: dict, path: int, cells: tuple, size: int) -> dict:
+    """One task: path ``path`` of the cells ``cells`` (flat indices, λ-major) of the study ``data``.
+
+    The cells are padded to ``size`` (copies of the first), so every task of
+    a study has one shape and one compiled program; the padding is dropped.
+    """
+    from ..kernel.study import simulated_cell_rates
+
+    config = PhaseConfig.model_validate(data)
+    sigmas, lams = config.sigma_grid.values(), config.lam_grid.values()
+    idx = np.asarray(cells, dtype=int)
+    padded = np.concatenate([idx, np.full(size - idx.size, idx[0])])
+    i, j = np.divmod(padded, sigmas.size)
+    with _x64():
+        rho2, diverged = simulated_cell_rates(
+            sigmas[j], lams[i], eta_d=config.eta_d, eta_g=config.eta_g, p=config.p,
+            p_gen=config.p_gen, n_gen=config.n_gen, dim=config.dim, steps=config.simulate,
+            order=config.order, seed=_path_seed(path),
+            warm=config.discriminator_start == "equilibrium")
+    return {"rho2": rho2[: idx.size], "diverged": diverged[: idx.size]}
+
+
+def cell_class(rho2: Sequence[float], diverged: Sequence[bool], tol: float) -> Optional[str]:
+    """The class of a cell from its paths, or ``None`` when its interval straddles a boundary.
+
+    ``diverge`` when every path left the floats; ``None`` when only some did,
+    or when fewer than two paths have a finite rate. Otherwise the 95%
+    t interval of the mean ``|ρ|²`` over the paths: ``converge`` when it
+    lies below ``1 − tol``, ``oscillate`` within ``[1 − tol, 1 + tol]``,
+    ``diverge`` above ``1 + tol``; ``None`` when it crosses one of them.
+    """
+    from scipy.stats import t as student_t
+
+    gone = np.asarray(diverged, dtype=bool)
+    if gone.all():
+        return "diverge"
+    if gone.any():
+        return None
+    values = np.asarray(rho2, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return None
+    half = (float(student_t.ppf(0.975, values.size - 1)) * values.std(ddof=1)
+            / np.sqrt(values.size))
+    lo, hi = values.mean() - half, values.mean() + half
+    for name, (a, b) in zip(CELL_CLASSES, ((-np.inf, 1 - tol), (1 - tol, 1 + tol),
+                                           (1 + tol, np.inf))):
+        if a <= lo and hi <= b:
+            return name
+    return None
+
+
+def _simulate_cells(config: PhaseConfig, executor: Executor) -> tuple[dict, Optional[dict]]:
+    """Every cell's simulated ``|ρ|²``: ``paths`` paths each, then adaptive rounds if asked.
+
+    Tasks are (path, block of cells); their identities (and so their
+    offsets) do not depend on the executor, and each cell's paths are kept
+    by path index, so every layout gives the same numbers. A cell's ``rho2``
+    is the mean over its paths with a finite rate (one path: that path's).
+    """
+    sigmas, lams = config.sigma_grid.values(), config.lam_grid.values()
+    n_cells = sigmas.size * lams.size
+    data = config.model_dump(mode="json")
+    blocks = split_runs(n_cells, CELLS_PER_TASK)
+    size = max(len(b) for b in blocks)
+    rho2 = [dict() for _ in range(n_cells)]  # per cell: path -> rate²
+    gone = [dict() for _ in range(n_cells)]
+
+    def run(requests: list[tuple[int, list[int]]]) -> None:
+        """Simulate ``(path, cells)`` requests in tasks of at most ``size`` cells."""
+        tasks = []
+        for path, cells in requests:
+            for block in split_runs(len(cells), size):
+                part = tuple(int(c) for c in cells[block.start:block.stop])
+                tasks.append(Task(f"path{path}-cells{part[0]}-{part[-1]}-n{len(part)}",
+                                  _phase_cells, (data, path, part, size),
+                                  f"phase path {path}"))
+        for task, out in zip(tasks, executor.map(tasks)):
+            path, part = task.args[1], task.args[2]
+            for c, r, d in zip(part, out["rho2"], out["diverged"]):
+                rho2[c][path], gone[c][path] = float(r), bool(d)
+
+    def by_path(values: dict) -> list:
+        return [values[k] for k in sorted(values)]
+
+    def classify(c: int) -> Optional[str]:
+        return cell_class(by_path(rho2[c]), by_path(gone[c]), config.boundary_tol)
+
+    run([(path, list(range(n_cells))) for path in range(config.base_paths)])
+    adaptive = None
+    if config.adaptive:
+        classes = [classify(c) for c in range(n_cells)]
+        open_cells = [c for c in range(n_cells) if classes[c] is None]
+        rounds, refined = 0, set()
+        while True:
+            by_count: dict[int, list[int]] = {}  # cells to refine, by their paths so far
+            for c in open_cells:
+                if len(rho2[c]) < config.max_paths:
+                    by_count.setdefault(len(rho2[c]), []).append(c)
+            if not by_count:
+                break
+            rounds += 1
+            requests = []
+            for n, cells in sorted(by_count.items()):  # n more paths each, up to max_paths
+                refined.update(cells)
+                requests += [(path, cells) for path in range(n, min(2 * n, config.max_paths))]
+            run(requests)
+            for c in open_cells:
+                classes[c] = classify(c)
+            open_cells = [c for c in open_cells if classes[c] is None]
+        names = [k or "undecided" for k in classes]
+        total = sum(len(r) for r in rho2)
+        adaptive = {"boundaries": [1 - config.boundary_tol, 1 + config.boundary_tol],
+                    "base_paths": config.base_paths, "max_paths": config.max_paths,
+                    "rounds": rounds, "refined_cells": len(refined),
+                    "extra_paths": int(total - config.base_paths * n_cells),
+                    "total_paths": int(total), "undecided_cells": names.count("undecided"),
+                    "class_fraction": {k: names.count(k) / n_cells
+                                       for k in CELL_CLASSES + ("undecided",)}}
+    shape = (lams.size, sigmas.size)
+    with np.errstate(invalid="ignore"):
+        mean = np.array([np.mean([v for v in by_path(r) if np.isfinite(v)] or [np.nan])
+                         for r in rho2])
+    every_path = [d for g in gone for d in g.values()]
+    simulated = {"sigma": sigmas, "lam": lams, "rho2": mean.reshape(shape),
+                 "steps": config.simulate, "order": config.order,
+                 "discriminator_start": config.discriminator_start,
+                 "diverged": np.array([all(g.values()) for g in gone]).reshape(shape),
+                 "diverged_fraction": float(np.mean(every_path)),
+                 "paths": np.array([len(r) for r in rho2]).reshape(shape)}
+    if adaptive is not None:
+        simulated["class"] = np.array(names).reshape(shape)
+    return simulated, adaptive
 
 
 def convergence(config: ConvergenceConfig, *, executor: Optional[Executor] = None) -> KernelResult:
     """Figure 3: simulated against linearised convergence, one task per ``λ`` (float64)."""
-    from ..kernel.study import convergence_study
-
-    def one(lam):
-        with _x64():
-            return convergence_study(eta_d=config.eta_d, eta_g=config.eta_g, lams=[lam],
-                                     sigmas=config.sigmas, steps=config.steps,
-                                     offset=config.offset, order=config.order,
-                                     warm=config.discriminator_start == "equilibrium")
-
-    tasks = [Task(f"lam-{i}", lambda lam=lam: one(lam), f"lambda={lam:g}")
+    executor = default_executor(executor)
+    data = config.model_dump(mode="json")
+    tasks = [Task(f"lam-{i}", _convergence_lam, (data, i), f"lambda={lam:g}")
              for i, lam in enumerate(config.lams)]
-    runs = [r for part in default_executor(executor).map(tasks) for r in part]
+    runs = [r for part in executor.map(tasks) for r in part]
     data = {"order": config.order, "eta_d": config.eta_d, "eta_g": config.eta_g,
             "steps": config.steps, "discriminator_start": config.discriminator_start,
             "runs": [{k: r[k] for k in ("lam", "sigma", "rate_predicted", "rate_empirical",
                                         "diverged")} | {"final_distance": float(r["distance"][-1])}
-                     for r in runs]}
+                     for r in runs],
+            "executor": executor.to_json()}
     return KernelResult("convergence", data, {"runs": runs})
+
+
+def _convergence_lam(data: dict, index: int) -> list:
+    """One task: the runs of every ``σ`` at the ``index``-th ``λ`` of the study ``data``."""
+    from ..kernel.study import convergence_study
+
+    config = ConvergenceConfig.model_validate(data)
+    with _x64():
+        return convergence_study(eta_d=config.eta_d, eta_g=config.eta_g,
+                                 lams=[config.lams[index]], sigmas=config.sigmas,
+                                 steps=config.steps, offset=config.offset, order=config.order,
+                                 warm=config.discriminator_start == "equilibrium")
 
 
 # --------------------------------------------------------------------------- outputs
@@ -365,9 +558,14 @@ def write_phase(result: KernelResult, out: Path) -> list[str]:
     files += save_figure(plot_phase(grid), out, f"phase_{result['convention']}_{result['quantity']}")
     if "simulated" in result.arrays:
         simulated = result.arrays["simulated"]
+        extra = {}
+        if "paths" in result["simulated"]:  # paths or adaptive asked for: what each cell got
+            extra["paths"] = simulated["paths"]
+        if "class" in simulated:
+            extra["class"] = simulated["class"]
         files.append(write_json(out / "phase_simulated.json",
                                 {"sigma": simulated["sigma"], "lam": simulated["lam"],
-                                 "rate_sq": simulated["rho2"]}))
+                                 "rate_sq": simulated["rho2"], **extra}))
         files += save_figure(plot_phase_comparison(result.arrays["theory_generator"], simulated),
                              out, "phase_simulated")
     return _finish(result, out, files, "phase", sigma=grid["sigma"], lam=grid["lam"],

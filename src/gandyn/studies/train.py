@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Optional, get_args
 
@@ -44,7 +44,8 @@ from ..games.mlp_gan import mlp_gan
 from ..io import atomic_write_text, new_figure, save_figure, write_json
 from ..schedules.fdr import FDRRuleConfig, fdr_sgd
 from .config import StrictModel
-from .executor import Executor, Task, default_executor
+from .executor import Executor, Task, cached_setup, default_executor
+from .executor_config import ExecutorConfig
 from .result import StudyResult
 
 __all__ = ["OPTIMIZERS", "Optimizer", "TrainSettings", "TrainConfig", "TrainResult", "run",
@@ -95,6 +96,8 @@ class TrainSettings(StrictModel):
 
 class TrainConfig(StrictModel):
     train: TrainSettings
+    # Where the tasks run; never part of the numbers, so left out of dumps.
+    executor: Optional[ExecutorConfig] = Field(None, exclude=True)
 
 
 class DigitScorer:
@@ -165,6 +168,7 @@ class TrainResult(StudyResult):
     results: list
     elapsed_s: float
     config: dict
+    executor: dict = field(default_factory=lambda: {"kind": "local"})
     out: Optional[str] = None
     files: Optional[list] = None
 
@@ -172,8 +176,8 @@ class TrainResult(StudyResult):
         data = {"dataset": self.dataset, "loss": self.loss, "steps": self.steps,
                 "batch_size": self.batch_size, "results": self.results,
                 "elapsed_s": self.elapsed_s, "config": self.config}
-        return {**data, "table_markdown": results_table(data), "out": self.out,
-                "files": self.files}
+        return {**data, "table_markdown": results_table(data), "executor": self.executor,
+                "out": self.out, "files": self.files}
 
     def rows(self) -> list[dict]:
         rows = []
@@ -193,38 +197,78 @@ class TrainResult(StudyResult):
 
 def run(config: TrainConfig, *, executor: Optional[Executor] = None,
         progress: Optional[Callable[[str, int, int], None]] = None) -> TrainResult:
-    """Run the training study: one task per optimiser, its seeds as one vmapped run."""
+    """Run the training study: one task per optimiser, its seeds as one vmapped run.
+
+    A task is the configuration and the optimiser's name; it builds the data,
+    the networks and the scorer where it runs (once per process), so any
+    ``executor`` gives the same numbers. ``progress(optimiser, done, total)``
+    is called as each optimiser finishes.
+    """
+    executor = default_executor(executor)
     cfg = config.train.model_dump()
     started = time.perf_counter()
+    data = config.model_dump(mode="json")
+    n_evals = max(1, cfg["n_evals"])
+    segment = max(1, cfg["steps"] // n_evals)
+    tasks = [Task(f"optimizer-{name}", _train_optimizer, (data, name), name)
+             for name in cfg["optimizers"]]
+
+    def finished(task, entry):
+        if progress is not None:
+            progress(task.label, n_evals, n_evals)
+
+    results = executor.map(tasks, finished)
+    return TrainResult(dataset=cfg["dataset"], loss=cfg["loss"], steps=segment * n_evals,
+                       batch_size=cfg["batch_size"], results=results,
+                       elapsed_s=time.perf_counter() - started, config=cfg,
+                       executor=executor.to_json())
+
+
+@cached_setup
+def _train_setup(data: dict) -> dict:
+    """The data, the game, every seed's initial networks, the evaluation latents and the scorer.
+
+    Built from the configuration (a dict) once per process and shared by the
+    tasks of that process (:func:`_train_optimizer`).
+    """
+    cfg = TrainConfig.model_validate(data).train.model_dump()
     dataset = cfg["dataset"]
     if dataset == "digits":
         images, labels = digits()
         rng = np.random.default_rng(cfg["data_seed"])
-        data = images[rng.permutation(len(images))[: cfg["n_data"]]]
+        samples = images[rng.permutation(len(images))[: cfg["n_data"]]]
         scorer = DigitScorer(images, labels)
         mixture = None
     else:
         mixture = ring(cfg["n_data"], cfg["data_seed"]) if dataset == "ring" else grid(
             cfg["n_data"], cfg["data_seed"])
-        data = mixture.samples
+        samples = mixture.samples
         scorer = None
-    build = lambda seed: mlp_gan(data, latent_dim=cfg["latent_dim"], hidden=cfg["hidden"],
+    build = lambda seed: mlp_gan(samples, latent_dim=cfg["latent_dim"], hidden=cfg["hidden"],
                                  depth=cfg["depth"], loss=cfg["loss"], gp_weight=cfg["gp_weight"],
                                  weight_decay=cfg["weight_decay"], n_latent=cfg["n_latent"],
                                  seed=seed)
     gan = build(cfg["data_seed"])
+    inits = [build(s).game for s in cfg["seeds"]]
+    return {"cfg": cfg, "gan": gan, "scorer": scorer, "mixture": mixture,
+            "theta0": jnp.stack([g.theta0 for g in inits]),
+            "omega0": jnp.stack([g.omega0 for g in inits]),
+            "z_eval": jax.random.normal(jax.random.key(12345),
+                                        (cfg["eval_samples"], cfg["latent_dim"]))}
+
+
+def _train_optimizer(data: dict, name: str) -> dict:
+    """One task: train every seed with the optimiser ``name`` and score them along the way."""
+    setup = _train_setup(data)
+    cfg, gan, scorer, mixture = setup["cfg"], setup["gan"], setup["scorer"], setup["mixture"]
     game = gan.game
     seeds = list(cfg["seeds"])
-    inits = [build(s).game for s in seeds]
-    theta0 = jnp.stack([g.theta0 for g in inits])
-    omega0 = jnp.stack([g.omega0 for g in inits])
-    z_eval = jax.random.normal(jax.random.key(12345), (cfg["eval_samples"], cfg["latent_dim"]))
     n_evals = max(1, cfg["n_evals"])
     segment = max(1, cfg["steps"] // n_evals)
     B = cfg["batch_size"]
 
     def score(theta):
-        samples = np.asarray(gan.generate(theta, z_eval))
+        samples = np.asarray(gan.generate(theta, setup["z_eval"]))
         if scorer is not None:
             return scorer.scores(samples)
         finite = np.all(np.isfinite(samples), axis=1)
@@ -233,65 +277,56 @@ def run(config: TrainConfig, *, executor: Optional[Executor] = None,
                       if finite.sum() >= 2 else float("inf"))
         return out
 
-    def train_one(name):
-        opt = _optimizer(name, cfg)
+    opt = _optimizer(name, cfg)
 
-        def run_segment(params, state, key, start):
-            def step(carry, t):
-                params, state = carry
-                th, om = params
-                g_th, g_om = game.batch_gradients(th, om, game.sample_indices(
-                    jax.random.fold_in(key, start + t), B))
-                updates, state = opt.update((g_th, -g_om), state, params)
-                return (optax.apply_updates(params, updates), state), None
+    def run_segment(params, state, key, start):
+        def step(carry, t):
+            params, state = carry
+            th, om = params
+            g_th, g_om = game.batch_gradients(th, om, game.sample_indices(
+                jax.random.fold_in(key, start + t), B))
+            updates, state = opt.update((g_th, -g_om), state, params)
+            return (optax.apply_updates(params, updates), state), None
 
-            (params, state), _ = jax.lax.scan(step, (params, state), jnp.arange(segment))
-            return params, state
+        (params, state), _ = jax.lax.scan(step, (params, state), jnp.arange(segment))
+        return params, state
 
-        run = jax.jit(jax.vmap(run_segment, in_axes=(0, 0, 0, None)))
-        params = (theta0, omega0)
-        state = jax.vmap(opt.init)(params)
-        keys = jax.vmap(lambda s: jax.random.key(s))(jnp.asarray(seeds))
-        curve = []
-        for k in range(n_evals):
-            params, state = run(params, state, keys, k * segment)
-            step_done = (k + 1) * segment
-            per_seed = []
-            for i in range(len(seeds)):
-                theta_i = params[0][i]
-                m = score(theta_i)
-                m["eta"] = _current_eta(name, jax.tree_util.tree_map(lambda a: a[i], state), cfg,
-                                        step_done)
-                per_seed.append(m)
-            curve.append({"step": step_done, "per_seed": per_seed})
-            if progress is not None:
-                progress(name, k + 1, n_evals)
-        final = curve[-1]["per_seed"]
-        keys_m = [k for k in final[0] if k not in ("eta", "n_modes")]
-        summary = {}
-        for key_m in keys_m:
-            vals = np.array([m[key_m] for m in final], dtype=float)
-            good = vals[np.isfinite(vals)]
-            summary[key_m] = {
-                "mean": float(np.mean(good)) if good.size else float("inf"),
-                "std": float(np.std(good, ddof=1)) if good.size > 1 else 0.0,
-                "n_infinite": int(vals.size - good.size)}
-        entry = {"optimizer": name, "seeds": seeds, "final": summary, "final_per_seed": final,
-                 "curve": curve,
-                 "final_eta": [m["eta"] for m in final],
-                 "diverged_seeds": int(sum(not np.all(np.isfinite(np.asarray(params[0][i])))
-                                          for i in range(len(seeds))))}
-        if name == "fdr":  # the logged statistic: mean O_L / mean O_R and the test's interval
-            entry["n_drops"] = [int(x) for x in np.asarray(state.rule.n_drops)]
-            entry["fdr_last_ratio"] = [float(x) for x in np.asarray(state.rule.last_ratio)]
-            entry["fdr_last_ci"] = np.asarray(state.rule.last_ci).tolist()
-        return entry
-
-    tasks = [Task(f"optimizer-{name}", lambda name=name: train_one(name), name)
-             for name in cfg["optimizers"]]
-    results = default_executor(executor).map(tasks)
-    return TrainResult(dataset=dataset, loss=cfg["loss"], steps=segment * n_evals, batch_size=B,
-                       results=results, elapsed_s=time.perf_counter() - started, config=cfg)
+    run = jax.jit(jax.vmap(run_segment, in_axes=(0, 0, 0, None)))
+    params = (setup["theta0"], setup["omega0"])
+    state = jax.vmap(opt.init)(params)
+    keys = jax.vmap(lambda s: jax.random.key(s))(jnp.asarray(seeds))
+    curve = []
+    for k in range(n_evals):
+        params, state = run(params, state, keys, k * segment)
+        step_done = (k + 1) * segment
+        per_seed = []
+        for i in range(len(seeds)):
+            theta_i = params[0][i]
+            m = score(theta_i)
+            m["eta"] = _current_eta(name, jax.tree_util.tree_map(lambda a: a[i], state), cfg,
+                                    step_done)
+            per_seed.append(m)
+        curve.append({"step": step_done, "per_seed": per_seed})
+    final = curve[-1]["per_seed"]
+    keys_m = [k for k in final[0] if k not in ("eta", "n_modes")]
+    summary = {}
+    for key_m in keys_m:
+        vals = np.array([m[key_m] for m in final], dtype=float)
+        good = vals[np.isfinite(vals)]
+        summary[key_m] = {
+            "mean": float(np.mean(good)) if good.size else float("inf"),
+            "std": float(np.std(good, ddof=1)) if good.size > 1 else 0.0,
+            "n_infinite": int(vals.size - good.size)}
+    entry = {"optimizer": name, "seeds": seeds, "final": summary, "final_per_seed": final,
+             "curve": curve,
+             "final_eta": [m["eta"] for m in final],
+             "diverged_seeds": int(sum(not np.all(np.isfinite(np.asarray(params[0][i])))
+                                      for i in range(len(seeds))))}
+    if name == "fdr":  # the logged statistic: mean O_L / mean O_R and the test's interval
+        entry["n_drops"] = [int(x) for x in np.asarray(state.rule.n_drops)]
+        entry["fdr_last_ratio"] = [float(x) for x in np.asarray(state.rule.last_ratio)]
+        entry["fdr_last_ci"] = np.asarray(state.rule.last_ci).tolist()
+    return entry
 
 
 def results_table(result: dict) -> str:

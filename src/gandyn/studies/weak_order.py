@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -24,15 +24,18 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..analysis.weak_error import (Comparison, ComparisonResult, exact_weak_error,
-                                   monte_carlo_pieces, monte_carlo_results, run_piece)
+                                   monte_carlo_pieces, monte_carlo_results)
 from ..errors import ConfigError
 from ..io import new_figure, save_figure, write_csv, write_json
+from ..runs import RunStatistics
 from ..sde.coefficients import Covariance, SDEName
 from ..sde.integrate import Integrator
 from ..sga import Scheme
 from .config import (GameConfig, Method, StrictModel, check_exact_needs_lq, finite_positive,
                      parse_config)
-from .executor import Executor, Task, default_executor
+from .executor import (Executor, Task, cached_setup, default_executor, map_with_checkpoints,
+                       split_runs)
+from .executor_config import ExecutorConfig
 from .result import StudyResult
 
 __all__ = ["ComparisonConfig", "StudySettings", "WeakOrderConfig", "WeakOrderResult",
@@ -108,6 +111,8 @@ class WeakOrderConfig(StrictModel):
     study: StudySettings
     # `gandyn invariant` reads this table from the same file; weak-order ignores it.
     stationary: Optional[dict] = None
+    # Where the tasks run; never part of the numbers, so left out of dumps and fingerprints.
+    executor: Optional[ExecutorConfig] = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _exact_needs_lq(self):
@@ -140,6 +145,7 @@ class WeakOrderResult(StudyResult):
     elapsed_s: float
     config: dict
     resumed_pieces: Optional[int] = None
+    executor: dict = field(default_factory=lambda: {"kind": "local"})
     out: Optional[str] = None
     files: Optional[list] = None
 
@@ -147,7 +153,7 @@ class WeakOrderResult(StudyResult):
         data = {"game": self.game, "method": self.method, "test_function": self.test_function,
                 "batch_size": self.batch_size, "horizon": self.horizon, "paths": self.paths,
                 "seed": self.seed, "comparisons": [c.to_json() for c in self.comparisons],
-                "elapsed_s": self.elapsed_s, "config": self.config,
+                "elapsed_s": self.elapsed_s, "config": self.config, "executor": self.executor,
                 "out": self.out, "files": self.files}
         if self.resumed_pieces is not None:
             data["resumed_pieces"] = self.resumed_pieces
@@ -210,11 +216,16 @@ def checkpoint_store(out_dir: Optional[Path], config: WeakOrderConfig, resume: b
 
 
 def n_pieces(config: WeakOrderConfig) -> int:
-    """How many independent batches of runs a Monte Carlo study has (SGA per scheme and η, SDE
-    per comparison and η)."""
+    """How many tasks (checkpointed pieces) a Monte Carlo study has.
+
+    One batch of runs per scheme and η (SGA) and per comparison and η (SDE),
+    each split into blocks of at most ``study.chunk_size`` runs
+    (:func:`gandyn.studies.executor.split_runs`).
+    """
     etas = len(config.study.etas)
     schemes = {c.scheme for c in config.study.comparisons}
-    return etas * (len(schemes) + len(config.study.comparisons))
+    blocks = len(split_runs(config.study.paths, config.study.chunk_size))
+    return etas * (len(schemes) + len(config.study.comparisons)) * blocks
 
 
 def _test_function(config: WeakOrderConfig, game):
@@ -231,29 +242,48 @@ def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
         checkpoint=None) -> WeakOrderResult:
     """Run a validated weak-order study.
 
-    Monte Carlo studies are split into one task per batch of runs (a scheme
-    or an SDE at one η), run by ``executor`` (in process by default); with a
+    A Monte Carlo study is split into tasks: every batch of runs (a scheme or
+    an SDE at one η) in blocks of at most ``study.chunk_size`` runs, run by
+    ``executor`` (in process by default). A block simulates the same runs,
+    with the same keys, as the whole batch, and the blocks' statistics are
+    merged in a fixed order, so any executor gives the same numbers. With a
     :class:`gandyn.checkpoint.CheckpointStore` every finished task is saved
     and reused when the study is started again.
     """
     study = config.study
-    game = config.game.build()
-    tf = _test_function(config, game)
-    comparisons = [Comparison(c.scheme, c.sde, c.covariance) for c in study.comparisons]
+    executor = default_executor(executor)
     started = time.perf_counter()
+    comparisons = [Comparison(c.scheme, c.sde, c.covariance) for c in study.comparisons]
     if study.method == "exact":
+        game = config.game.build()
+        tf = _test_function(config, game)
         results = exact_weak_error(config.game.spec(), comparisons, study.etas, study.horizon,
                                    study.batch_size, tf)
     else:
-        pieces = monte_carlo_pieces(
-            game, comparisons, study.etas, study.horizon, study.batch_size, tf,
-            paths=study.paths, seed=study.seed,
-            substeps=(lambda eta: study.substeps) if study.substeps else None,
-            richardson=study.richardson, integrator=study.integrator,
-            chunk_size=study.chunk_size, bound=study.divergence_bound)
-        tasks = [Task(p.id, lambda p=p: run_piece(p, study.paths, progress, checkpoint), p.label)
-                 for p in pieces]
-        statistics = dict(zip((t.id for t in tasks), default_executor(executor).map(tasks)))
+        data = config.model_dump(mode="json")
+        pieces = _setup(data)
+        # The largest pieces first; the blocks of different pieces (different compiled
+        # programs) interleaved, so that parallel workers start by compiling different ones.
+        ordered = sorted(pieces.values(), key=lambda p: -p.cost)
+        tasks = [Task(f"{p.id}-runs{r.start}-{r.stop}", _run_block, (data, p.id, r.start, r.stop),
+                      p.label)
+                 for r in split_runs(study.paths, study.chunk_size) for p in ordered]
+        piece_of = {t.id: t.args[1] for t in tasks}
+        done = dict.fromkeys(pieces, 0)
+
+        def finished(task, stats):
+            piece = pieces[piece_of[task.id]]
+            done[piece.id] += stats.n_runs
+            if progress is not None:
+                progress(piece.label, done[piece.id], study.paths)
+
+        blocks = map_with_checkpoints(executor, tasks, checkpoint, encode=RunStatistics.to_arrays,
+                                      decode=RunStatistics.from_arrays, on_done=finished)
+        statistics: dict[str, RunStatistics] = {}
+        # Each piece's blocks merged in the order of their runs, whatever finished first.
+        for task, stats in sorted(zip(tasks, blocks), key=lambda ts: ts[0].args[2]):
+            pid = piece_of[task.id]
+            statistics[pid] = stats if pid not in statistics else statistics[pid].merge(stats)
         results = monte_carlo_results(statistics, comparisons, study.etas, seed=study.seed,
                                       test_function_name=study.test_function,
                                       richardson=study.richardson)
@@ -264,7 +294,35 @@ def run(config: WeakOrderConfig, *, executor: Optional[Executor] = None,
         paths=study.paths if monte_carlo else None, seed=study.seed if monte_carlo else None,
         comparisons=results, elapsed_s=time.perf_counter() - started,
         config=config.model_dump(mode="json", exclude_none=True),
-        resumed_pieces=len(checkpoint.loaded) if checkpoint is not None else None)
+        resumed_pieces=len(checkpoint.loaded) if checkpoint is not None else None,
+        executor=executor.to_json())
+
+
+@cached_setup
+def _setup(data: dict) -> dict:
+    """The Monte Carlo pieces of a study (by id), built from its configuration as a dict.
+
+    Called by the driver and, through :func:`_run_block`, by every task: once
+    per process and configuration (the game, the SDEs and the compiled
+    programs are reused by every later task).
+    """
+    config = WeakOrderConfig.model_validate(data)
+    study = config.study
+    game = config.game.build()
+    tf = _test_function(config, game)
+    comparisons = [Comparison(c.scheme, c.sde, c.covariance) for c in study.comparisons]
+    pieces = monte_carlo_pieces(
+        game, comparisons, study.etas, study.horizon, study.batch_size, tf,
+        paths=study.paths, seed=study.seed,
+        substeps=(lambda eta: study.substeps) if study.substeps else None,
+        richardson=study.richardson, integrator=study.integrator,
+        chunk_size=study.chunk_size, bound=study.divergence_bound)
+    return {p.id: p for p in pieces}
+
+
+def _run_block(data: dict, piece_id: str, start: int, stop: int) -> RunStatistics:
+    """One task: runs ``start, ..., stop − 1`` of the piece ``piece_id`` of the study ``data``."""
+    return _setup(data)[piece_id].compute(None, range(start, stop))
 
 
 # --------------------------------------------------------------------------- outputs
