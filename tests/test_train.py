@@ -29,7 +29,8 @@ def test_train_command_contract(tmp_path, capsys, dataset, latent):
     p.write_text(SMALL.format(dataset=dataset, latent=latent))
     assert main(["train", str(p), "--json", "--no-progress", "--out", str(tmp_path / "o")]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert [x["optimizer"] for x in r["results"]] == ["sgd", "step-decay", "adam", "fdr"]
+    assert [x["optimizer"] for x in r["results"]] == ["sgd", "step-decay", "plateau", "adam",
+                                                      "fdr", "adam-fdr"]
     for x in r["results"]:
         assert len(x["final_per_seed"]) == 2 and len(x["curve"]) == 2
     metric = "modes_covered" if dataset == "ring" else "frechet_pca"

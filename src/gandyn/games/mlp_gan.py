@@ -60,14 +60,24 @@ def _flat(model):
 
 def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
             loss: str = "vanilla", gp_weight: float = 10.0, weight_decay: float = 0.0,
-            n_latent: int = 256, n_penalty: int = 256, seed: int = 0) -> MLPGAN:
-    """An MLP GAN on the samples ``data`` (shape ``(n, d)``); see the module docstring."""
+            n_latent: int = 256, n_penalty: int = 256, seed: int = 0,
+            generator_hidden: int | None = None, generator_depth: int | None = None,
+            discriminator_hidden: int | None = None, discriminator_depth: int | None = None
+            ) -> MLPGAN:
+    """An MLP GAN on the samples ``data`` (shape ``(n, d)``); see the module docstring.
+
+    ``hidden`` and ``depth`` (width and number of hidden layers) size both
+    networks unless ``generator_…`` or ``discriminator_…`` say otherwise.
+    """
+    g_hidden, g_depth = generator_hidden or hidden, generator_depth or depth
+    d_hidden, d_depth = discriminator_hidden or hidden, discriminator_depth or depth
     if loss not in MLP_LOSSES:
         raise ValueError(f"loss must be one of {MLP_LOSSES}, got {loss!r}")
     data = jnp.asarray(data, dtype=float)
     if data.ndim != 2 or data.shape[0] < 1:
         raise ValueError("data must be a non-empty (n, d) array")
-    for name, v in (("latent_dim", latent_dim), ("hidden", hidden), ("depth", depth),
+    for name, v in (("latent_dim", latent_dim), ("hidden", g_hidden), ("depth", g_depth),
+                    ("hidden", d_hidden), ("depth", d_depth),
                     ("n_latent", n_latent), ("n_penalty", n_penalty)):
         if not (isinstance(v, int) and v >= 1):
             raise ValueError(f"{name} must be a positive integer")
@@ -75,8 +85,8 @@ def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
         raise ValueError("gp_weight and weight_decay must be non-negative")
     d = data.shape[1]
     kg, kd, kz, kp = jax.random.split(jax.random.key(seed), 4)
-    generator = eqx.nn.MLP(latent_dim, d, hidden, depth, activation=jax.nn.relu, key=kg)
-    discriminator = eqx.nn.MLP(d, 1, hidden, depth, activation=jax.nn.leaky_relu, key=kd)
+    generator = eqx.nn.MLP(latent_dim, d, g_hidden, g_depth, activation=jax.nn.relu, key=kg)
+    discriminator = eqx.nn.MLP(d, 1, d_hidden, d_depth, activation=jax.nn.leaky_relu, key=kd)
     theta0, unravel_g = _flat(generator)
     omega0, unravel_d = _flat(discriminator)
     z = jax.random.normal(kz, (n_latent, latent_dim))
