@@ -433,12 +433,15 @@ def verdict(state: FDRRuleState) -> str:
         parts.append(f"noise-driven stationarity: the scale was lowered {int(state.n_drops)} "
                      f"time(s) (last at step {int(state.last_drop_step)}), now {scale:.4g}.")
     else:
-        parts.append(f"the scale was never lowered ({scale:.4g}).")
+        parts.append(f"the scale was never lowered ({float(state.scale_before_trial):.4g})."
+                     if phase in ("relax", "trial") else
+                     f"the scale was never lowered ({scale:.4g}).")
     if int(state.n_not_shrunk) and not bool(state.cycle):
-        parts.append(f"The last {int(state.n_not_shrunk)} trial(s) did not shrink the spread "
-                     "(one more in a row is read as a cycle).")
+        parts.append(f"The last {int(state.n_not_shrunk)} trial(s) in a row did not shrink the "
+                     "spread (enough of them in a row are read as a cycle).")
     if phase in ("anchor", "baseline", "relax", "trial"):
-        parts.append(f"A cycle check is under way (phase {phase}).")
+        trial = f", trying the scale {scale:.4g}" if phase in ("relax", "trial") else ""
+        parts.append(f"A cycle check is under way (phase {phase}{trial}).")
     tested = {n: p for n, p in state.players.items() if np.isfinite(float(p.ratio))}
     if not tested:
         parts.append("No equivalence test has run since the last reset.")
