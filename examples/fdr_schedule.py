@@ -5,8 +5,11 @@
    cycle check lowers it for a trial, then keeps it or restores it) and the schedule's verdict.
 2. Alternating GDA on the bilinear game f(x, y) = x·y, a bounded deterministic cycle: the FDR
    holds on it, and the cycle check refuses to lower η there, saying what would help.
+3. With --lq-seeds N: the linear-quadratic game of tests/test_schedule.py at its noisy
+   equilibrium, N seeds: how often a trial reads a cycle, and the spread ratio V1/V0 the trials
+   measure against its exact value from the discrete Lyapunov equation.
 
-Run: python examples/fdr_schedule.py [--steps N]
+Run: python examples/fdr_schedule.py [--steps N] [--lq-seeds N]
 """
 
 import argparse
@@ -21,6 +24,7 @@ from gandyn.schedules.rule import anchor_action, anchor_length, verdict
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--steps", type=int, default=6000)
+parser.add_argument("--lq-seeds", type=int, default=0, help="seeds of the LQ check (0: skip it)")
 args = parser.parse_args()
 
 game = with_weight_decay(tanh_wgan(), 1.0)
@@ -63,3 +67,47 @@ for _ in range(max(args.steps, 9000)):
     x, y = x + dx, y + dy
 print("alternating GDA on x·y at eta = 0.2:")
 print("  " + verdict(state))
+
+if args.lq_seeds:
+    import scipy.linalg
+
+    from gandyn.games import linear_quadratic, make_spec
+
+    spec = make_spec([[1.0, 0.2], [0.2, 0.5]], [[1.0, 0.3], [-0.2, 0.8]], [[0.5, 0.0], [0.0, 0.3]],
+                     0.3 * np.eye(2), 0.2 * np.eye(2), [4.0, -3.0], [3.0, 4.0])
+    lq, eta, batch, players = linear_quadratic(spec), 0.1, 4, ("generator", "discriminator")
+    opt = optax.chain(optax.sgd(eta), scale_by_fdr(delta=0.5, epsilon=0.2, test_interval=50,
+                                                   min_samples=100, max_window=4000,
+                                                   players=players))
+
+    def lq_run(key):
+        def lq_step(carry, k):
+            params, state = carry
+            g_th, g_om = lq.batch_gradients(*params, lq.sample_indices(k, batch))
+            updates, state = opt.update((g_th, -g_om), state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        params = (lq.theta0, lq.omega0)
+        (_, state), _ = jax.lax.scan(lq_step, (params, opt.init(params)),
+                                     jax.random.split(key, 9000))
+        return fdr_metrics(state)
+
+    metrics = jax.jit(jax.vmap(lq_run))(jax.random.split(jax.random.key(0), args.lq_seeds))
+    spreads = np.stack([np.asarray(metrics[f"fdr/spread_ratio/{p}"]) for p in players], axis=1)
+    done = np.isfinite(spreads).all(axis=1)
+
+    def stationary_spread(step):
+        S = scipy.linalg.solve_discrete_lyapunov(np.eye(4) + step * spec.K,
+                                                 step**2 * spec.field_covariance / batch)
+        return np.array([np.trace(S[:2, :2]), np.trace(S[2:, 2:])])
+
+    exact = stationary_spread(eta / 2) / stationary_spread(eta)
+    trials = int(np.sum(np.asarray(metrics["fdr/n_trials"])))
+    drops = int(np.sum(np.asarray(metrics["fdr/n_drops"])))
+    running = int(np.sum(np.isin(np.asarray(metrics["fdr/phase"]), (1, 2, 3, 4))))
+    print(f"LQ game, {args.lq_seeds} seeds, 9000 steps: {trials} trials, {drops} kept "
+          f"(noise-driven), {running} under way, {trials - drops - running} read as not "
+          f"shrinking; {int(np.sum(np.asarray(metrics['fdr/cycle'])))} seeds declared a cycle")
+    print(f"  V1/V0 of the last trial ({int(done.sum())} seeds): mean "
+          f"{np.round(spreads[done].mean(axis=0), 3)}, std {np.round(spreads[done].std(axis=0), 3)}, "
+          f"max {spreads[done].max():.3f}; exact (Lyapunov) {np.round(exact, 3)}")
