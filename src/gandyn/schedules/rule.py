@@ -38,20 +38,26 @@ The rule, in phases (:data:`PHASES`):
     A noise-driven stationary law tightens when the rate drops (its spread is
     ``O(η)`` for SGD, and for any update with a fixed preconditioner), while
     a deterministic cycle of the mean dynamics keeps its orbit. So, with
-    ``L`` = half the window that passed: for ``L`` steps average the
-    iterates into an anchor ``a``; for ``L`` more, measure the spread
-    ``V₀ = mean |θ − a|²`` per player; lower the scale by ``1 − δ`` and wait
-    ``⌈L / (1 − δ)⌉`` steps to relax; measure ``V₁`` over ``L`` steps. If
-    ``V₁ < τ V₀`` for every player (``τ = spread_threshold``, default
+    ``n`` the window the test passed on (:func:`check_lengths`): for
+    ``⌈n/2⌉`` steps average the iterates into an anchor ``a``; for ``n``
+    steps measure the spread ``V₀ = mean |θ − a|²`` per player; lower the
+    scale by ``1 − δ`` and wait ``⌈n / (2(1 − δ))⌉`` steps to relax (the
+    relaxation time grows like ``1/η``); measure ``V₁`` over ``n`` steps.
+    If ``V₁ < τ V₀`` for every player (``τ = spread_threshold``, default
     ``1 − δ/2``, halfway between the noise-driven ``1 − δ`` and a cycle's 1),
     the stationarity was noise-driven: keep the lower scale (a drop) and
-    reset. Otherwise restore the scale and halt.
+    reset. Otherwise restore the scale and reset; after ``cycle_patience``
+    such trials in a row, declare a cycle and halt. (``V₁/V₀`` is a ratio
+    of two time averages, with a standard deviation of about 0.1 when the
+    windows span 20–60 relaxation times, so one trial that does not shrink
+    is not yet a verdict.)
 ``halted``
     A cycle was found: the scale is never lowered again. The statistics are
     still tested and reported (:func:`verdict` says what would help).
 
 The caller supplies, per player and step, ``(O_L, O_R, q)``, where ``q`` is
-``|θ − a|²`` for the anchor ``a = (sum of θ over the anchor phase) / L`` while
+``|θ − a|²`` for the anchor ``a = (sum of θ over the anchor phase) /
+anchor_length(state.phase_length)`` while
 the phase is ``baseline`` or ``trial`` (anything otherwise); it accumulates
 the anchor's sum while the phase is ``anchor`` and clears it while the phase
 is ``measure`` (see :func:`anchor_action`).
