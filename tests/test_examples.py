@@ -31,9 +31,9 @@ def test_example_configs_run(config, capsys, tmp_path):
         parse_config(TrainConfig, load_toml(EXAMPLES / config))
         small = re.sub(r"(?m)^(steps|n_evals|seeds|hidden|n_data|n_latent|eval_samples|optimizers"
                        r"|(generator|discriminator)_(hidden|depth)) = .*$", "", text)
-        # two of the optimisers (the others run in tests/test_train.py)
+        # two of the optimisers (all of them run in tests/test_train.py)
         small += "\nsteps = 30\nn_evals = 1\nseeds = [0]\nhidden = 8\nn_data = 128\n" \
-                 "n_latent = 128\neval_samples = 100\noptimizers = [\"sgd\", \"adam-fdr\"]\n"
+                 "n_latent = 128\neval_samples = 100\noptimizers = [\"sgd\", \"plateau\"]\n"
         p = tmp_path / config
         p.write_text(small)
         assert main(["train", str(p), "--json", "--no-progress", "--out", str(tmp_path)]) == 0

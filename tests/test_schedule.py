@@ -278,55 +278,49 @@ def _noisy_quadratic_steps(opt, n_steps, seed=0):
 SMALL = dict(test_interval=20, min_samples=100, n_batches=10, max_window=4000)
 
 
-def test_chain_after_adam_under_jit_with_tree_get_and_metrics():
-    fdr = scale_by_fdr(0.5, 0.2, players=lambda p: {k: k for k in p}, **SMALL)
-    adam = optax.adam(0.1, b1=0.5)  # the GAN setting; momentum makes the test slower
-    opt = optax.chain(adam, fdr)
-    (params, state), (grads, updates, trace) = _noisy_quadratic_steps(opt, 5000)
-    scale = optax.tree_utils.tree_get(state, "scale")
+def test_optax_contract_chain_multi_transform_inject_hyperparams_jit_tree_get_metrics():
+    """One compiled run covers the contract: the schedule after Adam, one schedule per player
+    (``multi_transform``), a hyperparameter injected and scheduled (``inject_hyperparams``),
+    under ``jit``, read with ``tree_get`` and as flat metrics."""
+    inject = optax.inject_hyperparams(scale_by_fdr, static_args=FDR_STATIC_ARGS)
+    adam = optax.adam(0.1, b1=0.5)  # the GAN setting
+    wide_after = 300                # ε = 1e-6 (no drop possible) until then, 0.5 after
+    generator = optax.chain(adam, inject(delta=0.5, cycle_check=True, **SMALL,
+                                         epsilon=lambda t: jnp.where(t < wide_after, 1e-6, 0.5)))
+    drift = optax.stateless(lambda u, p: jax.tree_util.tree_map(lambda x: x * 0 + 1.0, u))
+    discriminator = optax.chain(drift, optax.scale(1e-3), scale_by_fdr(cycle_check=False, **SMALL))
+    opt = optax.multi_transform({"generator": generator, "discriminator": discriminator},
+                                {"generator": "generator", "discriminator": "discriminator"})
+    (params, state), (grads, updates, trace) = _noisy_quadratic_steps(opt, 3000)
     metrics = fdr_metrics(state)
-    assert float(scale) == float(metrics["fdr/scale"]) < 1.0  # it dropped, under jit
-    assert int(metrics["fdr/n_drops"]) >= 1 and not bool(metrics["fdr/cycle"])
-    # The output is Adam's update times the scale in force at each step.
-    adam_updates = jax.lax.scan(lambda st, g: adam.update(g, st)[::-1],
-                                adam.init(params), grads)[1]
-    in_force = np.concatenate([[1.0], np.asarray(trace["fdr/scale"])[:-1]])
-    for name in ("generator", "discriminator"):
-        np.testing.assert_allclose(np.asarray(updates[name]),
-                                   in_force[:, None] * np.asarray(adam_updates[name]), rtol=1e-6)
-    expected = {f"fdr/{k}" for k in ("scale", "phase", "n_drops", "n_trials", "cycle")} | {
-        f"fdr/{k}/{p}" for k in ("ratio", "ci_low", "ci_high", "passed", "spread_ratio")
-        for p in ("generator", "discriminator")}
+    scale_g = np.asarray(trace["fdr/scale/generator"])
+    # The injected ε: no drop while the band is 1e-6, then the cycle check confirms and η drops.
+    assert np.all(scale_g[:wide_after] == 1.0) and scale_g[-1] < 1.0
+    assert int(metrics["fdr/n_drops/generator"]) >= 1 and not bool(metrics["fdr/cycle/generator"])
+    # The discriminator moves steadily (not stationary): its own schedule never drops.
+    assert np.all(np.asarray(trace["fdr/scale/discriminator"]) == 1.0)
+    # The generator's output is Adam's update times the scale in force at each step.
+    _, adam_updates = jax.lax.scan(lambda st, g: adam.update(g, st)[::-1],
+                                   adam.init(params["generator"]), grads["generator"])
+    in_force = np.concatenate([[1.0], scale_g[:-1]])
+    np.testing.assert_allclose(np.asarray(updates["generator"]),
+                               in_force[:, None] * np.asarray(adam_updates), rtol=1e-6)
+    # tree_get: one value per schedule; two here, so a bare "scale" is ambiguous, as optax says.
+    with pytest.raises(KeyError):
+        optax.tree_utils.tree_get(state, "scale")
+    found = optax.tree_utils.tree_get_all_with_path(state, "scale")
+    assert sorted(float(v) for _, v in found) == sorted([float(scale_g[-1]), 1.0])
+    assert float(optax.tree_utils.tree_get(state, "hyperparams")["epsilon"]) == 0.5
+    expected = {f"fdr/{k}/{who}" for who in ("generator", "discriminator")
+                for k in ("scale", "phase", "n_drops", "n_trials", "cycle", "ratio", "ci_low",
+                          "ci_high", "passed", "spread_ratio")}
     assert set(metrics) == expected and all(jnp.ndim(v) == 0 for v in metrics.values())
 
 
-def test_multi_transform_gives_each_player_its_own_scale():
-    """One schedule per player: the stationary player's rate drops, the drifting one's not."""
-    drift = optax.stateless(lambda u, p: jax.tree_util.tree_map(lambda x: x * 0 + 1.0, u))
-    opt = optax.multi_transform(
-        {"generator": optax.chain(optax.sgd(0.1), scale_by_fdr(cycle_check=False, **SMALL)),
-         "discriminator": optax.chain(drift, optax.scale(1e-3),
-                                      scale_by_fdr(cycle_check=False, **SMALL))},
-        {"generator": "generator", "discriminator": "discriminator"})
-    (_, state), _ = _noisy_quadratic_steps(opt, 800)
-    metrics = fdr_metrics(state)
-    assert float(metrics["fdr/scale/generator"]) < 1.0
-    assert float(metrics["fdr/scale/discriminator"]) == 1.0  # it moves steadily: not stationary
-    assert "fdr/ratio/discriminator" in metrics
-    with pytest.raises(KeyError):  # two scales: tree_get is ambiguous, as optax documents
-        optax.tree_utils.tree_get(state, "scale")
-
-
-def test_inject_hyperparams_changes_epsilon_during_training():
-    make = optax.inject_hyperparams(scale_by_fdr, static_args=FDR_STATIC_ARGS)
-    # ε is a hyperparameter like any other: here a schedule that widens the band at step 300.
-    opt = optax.chain(optax.sgd(0.1), make(delta=0.5, epsilon=lambda t: jnp.where(t < 300, 1e-6, 0.5),
-                                           cycle_check=False, **SMALL))
-    (params, state), (_, _, trace) = _noisy_quadratic_steps(opt, 600)
-    scale = np.asarray(trace["fdr/scale"])
-    assert np.all(scale[:300] == 1.0)  # a band of 1e-6: no drop
-    assert scale[-1] < 1.0 and float(optax.tree_utils.tree_get(state, "scale")) == scale[-1]
-    assert float(state[1].hyperparams["epsilon"]) == 0.5
+def test_one_schedule_reads_with_tree_get_and_needs_static_args_when_injected():
+    opt = optax.chain(optax.sgd(0.1), scale_by_fdr(players=PLAYERS, **SMALL))
+    params = (jnp.zeros(2), jnp.zeros(3))
+    assert float(optax.tree_utils.tree_get(opt.init(params), "scale")) == 1.0
     with pytest.raises(ValueError, match="static_args"):
         optax.inject_hyperparams(scale_by_fdr)(delta=0.5).init(params)
 

@@ -28,12 +28,12 @@ def test_train_command_contract(tmp_path, capsys, dataset, latent):
     p = tmp_path / "train.toml"
     text = SMALL.format(dataset=dataset, latent=latent)
     if dataset == "digits":  # every optimiser runs on the ring; two are enough here
-        text += 'optimizers = ["plateau", "adam-fdr"]\n'
+        text += 'optimizers = ["plateau", "adam"]\n'
     p.write_text(text)
     assert main(["train", str(p), "--json", "--no-progress", "--out", str(tmp_path / "o")]) == 0
     r = json.loads(capsys.readouterr().out)
     expected = (["sgd", "step-decay", "plateau", "adam", "fdr", "adam-fdr"] if dataset == "ring"
-                else ["plateau", "adam-fdr"])
+                else ["plateau", "adam"])
     assert [x["optimizer"] for x in r["results"]] == expected
     for x in r["results"]:
         assert len(x["final_per_seed"]) == 2 and len(x["curve"]) == 2
