@@ -13,7 +13,7 @@ root::
     python scripts/regenerate_docs.py            # every generated block
     python scripts/regenerate_docs.py train_ring # only the blocks whose config path contains it
 
-The training studies take one to two minutes each on 2 CPU cores.
+The training studies take a few minutes each on 2 CPU cores (see docs/train.md).
 """
 
 from __future__ import annotations
@@ -40,16 +40,33 @@ def generate(command: str, config: str) -> str:
     for written in save_figure(train.plot_training(data), DOCS / "figures", Path(config).stem):
         if written.endswith(".svg"):  # the docs show the PNG
             Path(written).unlink()
-    drops = [r for r in data["results"] if r["optimizer"] == "fdr"]
-    lines = [data["table_markdown"], "",
+    reference = train.PACGAN_GAN_TABLE1.get(data["dataset"])
+    lines = [train.results_table(data, reference=reference), "",
              f"(`gandyn train {config}`: {data['steps']} steps, batch {data['batch_size']}, "
-             f"seeds {data['results'][0]['seeds']}; mean ± std over the finite seeds."]
-    if drops:
-        lines[-1] += (" FDR schedule: η lowered " + ", ".join(str(d) for d in drops[0]["n_drops"])
-                      + " times per seed; final test statistic " + ", ".join(
-                          f"{x:.2f}" for x in drops[0]["fdr_last_ratio"]) + ".")
+             f"{len(data['results'][0]['seeds'])} seeds; mean ± standard error over the finite "
+             f"seeds; final η: the distinct final rates of the seeds."]
+    if reference:
+        lines[-1] += (" The last row is PacGAN's published GAN baseline (Table 1: 10 trials, "
+                      "its own networks and 400 000 steps of Adam), not a run of this command.")
+    for r in data["results"]:
+        if "n_drops" in r:
+            lowered = sum(1 for d in r["n_drops"] if d)
+            lines[-1] += (f" {r['optimizer']}: η lowered in {lowered} of {len(r['n_drops'])} "
+                          f"seeds ({sum(r['n_drops'])} drops), {sum(r['n_trials'])} cycle-check "
+                          f"trials, {sum(r['cycle'])} cycle verdicts; last test statistic "
+                          f"(mean O_L / mean O_R of the player farthest from 1) "
+                          f"{_spread(r['fdr_last_ratio'])}.")
     lines[-1] += ")"
     return "\n".join(lines) + "\n"
+
+
+def _spread(values) -> str:
+    import math
+
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not finite:
+        return "not computed (no test ran)"
+    return f"{finite[0]:.2f} to {finite[-1]:.2f}" if len(finite) > 1 else f"{finite[0]:.2f}"
 
 
 def main(selected: list[str]) -> int:

@@ -18,7 +18,8 @@ API_NAMES = [
     "gandyn.games.tanh_wgan.tanh_wgan",
     "gandyn.analysis.weak_error.monte_carlo_weak_error",
     "gandyn.analysis.game_spectrum.update_spectrum",
-    "gandyn.schedules.fdr_sgd",
+    "gandyn.schedules.fdr.scale_by_fdr",
+    "gandyn.schedules.torch.FDRScheduler",
     "gandyn.kernel.theory.theorem1_spectrum",
 ]
 

@@ -24,10 +24,16 @@ def test_example_configs_run(config, capsys, tmp_path):
         assert all(s["status"] == "ok" for s in result["sections"])
         assert (tmp_path / "report.html").exists()
         return
-    if "[train]" in text:  # a training study: run it small
-        small = re.sub(r"(?m)^(steps|n_evals|seeds|hidden|n_data|n_latent|eval_samples) = .*$", "", text)
+    if "[train]" in text:  # a training study: the config as written validates; run it small
+        from gandyn.studies.config import parse_config
+        from gandyn.studies.train import TrainConfig
+
+        parse_config(TrainConfig, load_toml(EXAMPLES / config))
+        small = re.sub(r"(?m)^(steps|n_evals|seeds|hidden|n_data|n_latent|eval_samples|optimizers"
+                       r"|(generator|discriminator)_(hidden|depth)) = .*$", "", text)
+        # two of the optimisers (all of them run in tests/test_train.py)
         small += "\nsteps = 30\nn_evals = 1\nseeds = [0]\nhidden = 8\nn_data = 128\n" \
-                 "n_latent = 128\neval_samples = 100\n"
+                 "n_latent = 128\neval_samples = 100\noptimizers = [\"sgd\", \"plateau\"]\n"
         p = tmp_path / config
         p.write_text(small)
         assert main(["train", str(p), "--json", "--no-progress", "--out", str(tmp_path)]) == 0
@@ -54,6 +60,15 @@ def test_example_configs_run(config, capsys, tmp_path):
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["comparisons"] and (tmp_path / "weak_order.png").exists()
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (EXAMPLES / "full").glob("*.toml")))
+def test_full_size_configs_validate(config):
+    """The full-size studies (hours of CPU) are the reduced ones at other sizes: they validate."""
+    from gandyn.studies.config import parse_config
+    from gandyn.studies.train import TrainConfig
+
+    parse_config(TrainConfig, load_toml(EXAMPLES / "full" / config))
 
 
 @pytest.mark.parametrize("script,args", [("custom_game.py", ["--paths", "500"]),

@@ -26,12 +26,25 @@ latent_dim = {latent}
 @pytest.mark.parametrize("dataset,latent", [("ring", 2), ("digits", 8)])
 def test_train_command_contract(tmp_path, capsys, dataset, latent):
     p = tmp_path / "train.toml"
-    p.write_text(SMALL.format(dataset=dataset, latent=latent))
+    text = SMALL.format(dataset=dataset, latent=latent)
+    if dataset == "digits":  # every optimiser runs on the ring; two are enough here
+        text += 'optimizers = ["plateau", "adam"]\n'
+    p.write_text(text)
     assert main(["train", str(p), "--json", "--no-progress", "--out", str(tmp_path / "o")]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert [x["optimizer"] for x in r["results"]] == ["sgd", "step-decay", "adam", "fdr"]
+    expected = (["sgd", "step-decay", "plateau", "adam", "fdr", "adam-fdr"] if dataset == "ring"
+                else ["plateau", "adam"])
+    assert [x["optimizer"] for x in r["results"]] == expected
     for x in r["results"]:
         assert len(x["final_per_seed"]) == 2 and len(x["curve"]) == 2
+        for v in x["final"].values():  # the standard error of the mean over the finite seeds
+            finite = 2 - v["n_infinite"]
+            assert v["se"] == pytest.approx(v["std"] / max(finite, 1) ** 0.5)
+        if x["optimizer"].endswith("fdr"):
+            assert {"n_drops", "n_trials", "cycle", "fdr_phase", "fdr_last_ratio", "fdr_last_ci",
+                    "fdr_verdict", "fdr_players"} <= set(x)
+            assert set(x["fdr_players"]) == {"generator", "discriminator"}
+            assert len(x["fdr_verdict"]) == 2 and all(isinstance(t, str) for t in x["fdr_verdict"])
     metric = "modes_covered" if dataset == "ring" else "frechet_pca"
     assert metric in r["results"][0]["final"]
     assert (tmp_path / "o" / "training.png").exists() and (tmp_path / "o" / "training_table.md").exists()
@@ -61,7 +74,10 @@ def test_digit_scorer_prefers_real_digits():
 
 
 @pytest.mark.parametrize("edit,needle", [("steps = 60", "steps = 0"), ("seeds = [0, 1]", "seeds = [1, 1]"),
-                                         ('dataset = "ring"', 'dataset = "cifar"')])
+                                         ('dataset = "ring"', 'dataset = "cifar"'),
+                                         ("fdr_min_samples = 20",
+                                          "fdr_min_samples = 200\nfdr_max_window = 100"),
+                                         ("hidden = 8", "generator_hidden = 0")])
 def test_train_bad_config(tmp_path, capsys, edit, needle):
     p = tmp_path / "train.toml"
     p.write_text(SMALL.format(dataset="ring", latent=2).replace(edit, needle))

@@ -48,6 +48,20 @@ an SDE with drift ``b`` and noise covariance ``(η/B)Σ_c``,
 Every quantity is a function of the state, so Monte Carlo averages them
 over stationary samples and the exact route integrates them against the
 stationary Gaussian of a linear-quadratic game. Zero-sum games only.
+
+The FDR of any update rule (:func:`update_fdr`). FDR2 above is for SGA. For
+any optimiser, with ``Δ`` the update it applies (``θ' = θ + Δ``: SGD,
+momentum, Adam, extragradient, with or without weight decay), stationarity
+of ``E|θ|²`` gives, for each player separately (indeed for any subset of the
+coordinates),
+
+    E[O_L] = E[O_R],     O_L = −θ·Δ,     O_R = ½|Δ|²,
+
+which for SGD (``Δ = −ηg``) is ``E[θ·g] = (η/2)E|g|²``: Yaida's first FDR (2019)
+without momentum, and FDR2's ``lhs = rhs_discrete`` one player at a time. Per step
+``O_L − O_R = −½(|θ'|² − |θ|²)``, so the relation holds on every bounded
+stationary orbit, a deterministic cycle included (see
+:mod:`gandyn.schedules.rule` for how the schedule tells the two apart).
 """
 
 from __future__ import annotations
@@ -62,8 +76,9 @@ from ..games.base import Game
 from ..sde.coefficients import SDE_NAMES, b0, make_sde
 from ..sga import SCHEMES
 
-__all__ = ["FDRIntegrands", "value_and_hessian", "FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS", "FDR_GAPS", "MODELS", "StationaryModel",
-           "fdr_integrands", "with_gaps"]
+__all__ = ["FDRIntegrands", "value_and_hessian", "FDR_RELATIONS", "FDR_TERMS", "FDR_FIELDS",
+           "FDR_GAPS", "MODELS", "StationaryModel", "fdr_integrands", "with_gaps", "player_labels",
+           "update_fdr"]
 
 #: The two relations and the four sides each is reported with.
 FDR_RELATIONS = ("fdr1", "fdr2")
@@ -182,3 +197,50 @@ def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model:
         fdr1_model, fdr2_model = fdr1_discrete, fdr2_discrete
     return jnp.stack([fdr1_lhs, fdr1_rhs, fdr1_discrete, fdr1_model,
                       fdr2_lhs, fdr2_rhs, fdr2_discrete, fdr2_model])
+
+
+def player_labels(params, players=None) -> list:
+    """The player each leaf of ``params`` belongs to, in ``jax.tree_util.tree_leaves`` order.
+
+    ``players`` is ``None`` (one player, ``"all"``), a name (one player of that
+    name), a pytree of names with the structure of ``params`` or a prefix of it
+    (``("generator", "discriminator")`` for ``params = (θ, ω)``, whatever
+    ``θ`` and ``ω`` are), or a function of ``params`` returning one (as for
+    ``optax.multi_transform``).
+    """
+    n_leaves = len(jax.tree_util.tree_leaves(params))
+    labels = players(params) if callable(players) else players
+    if labels is None or isinstance(labels, str):
+        return [labels or "all"] * n_leaves
+    try:
+        full = jax.tree_util.tree_map(
+            lambda label, sub: jax.tree_util.tree_map(lambda _: label, sub), labels, params)
+    except ValueError as err:
+        raise ValueError("players must have the structure of params or of a prefix of it: "
+                         f"{err}") from None
+    leaves = jax.tree_util.tree_leaves(full)
+    if len(leaves) != n_leaves or not all(isinstance(x, str) for x in leaves):
+        raise ValueError("players must give every leaf of params a name (a string)")
+    return leaves
+
+
+def update_fdr(params, updates, players=None) -> dict:
+    """Per player, the two sides ``(O_L, O_R) = (−θ·Δ, ½|Δ|²)`` of the FDR of any update.
+
+    ``params`` are the parameters *before* the update and ``updates`` the
+    update ``Δ`` that is applied to them (``optax.apply_updates(params,
+    updates)``); ``players`` as in :func:`player_labels`. Returns
+    ``{name: (O_L, O_R)}``; at stationarity each player's ``E O_L = E O_R``
+    (see the module docstring). The optax transformation
+    :func:`gandyn.schedules.scale_by_fdr` tests this relation as it trains.
+    """
+    labels = player_labels(params, players)
+    leaves_p = jax.tree_util.tree_leaves(params)
+    leaves_u = jax.tree_util.tree_leaves(updates)
+    if len(leaves_u) != len(leaves_p):
+        raise ValueError("updates must have the structure of params")
+    out = {}
+    for label, p, u in zip(labels, leaves_p, leaves_u):
+        o_left, o_right = out.get(label, (0.0, 0.0))
+        out[label] = (o_left - jnp.vdot(p, u).real, o_right + 0.5 * jnp.vdot(u, u).real)
+    return out

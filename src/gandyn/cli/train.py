@@ -9,13 +9,14 @@ __all__ = ["register"]
 
 DESCRIPTION = (
     "Trains MLP GANs on the 8-Gaussian ring, the 25-Gaussian grid or the digits with "
-    "constant-rate SGD, step decay, Adam and the FDR schedule, several seeds each, and reports "
-    "sample-quality scores.")
+    "constant-rate SGD, step decay, reduce-on-plateau, Adam and the FDR schedule after SGD and "
+    "after Adam, several seeds each, and reports sample-quality scores (mean ± standard error) "
+    "and what the FDR schedule decided (drops, cycle checks, verdicts).")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train MLP GANs with SGD, step decay, Adam and the "
-                              "FDR schedule; score the samples", description=DESCRIPTION)
+    p = subparsers.add_parser("train", help="train MLP GANs with SGD, step decay, plateau, Adam "
+                              "and the FDR schedule; score the samples", description=DESCRIPTION)
     p.add_argument("config", help="TOML configuration with a [train] table")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     add_output_options(p)

@@ -82,16 +82,20 @@ def _networks(shape: "_Shape") -> tuple[_Unravel, _Unravel]:
 
 @dataclass(frozen=True)
 class _Shape:
+    """The architecture: data and latent dimensions, each network's width and hidden layers."""
+
     data_dim: int
     latent_dim: int
-    hidden: int
-    depth: int
+    g_hidden: int
+    g_depth: int
+    d_hidden: int
+    d_depth: int
 
 
 def _build(shape: _Shape, kg, kd):
-    generator = eqx.nn.MLP(shape.latent_dim, shape.data_dim, shape.hidden, shape.depth,
+    generator = eqx.nn.MLP(shape.latent_dim, shape.data_dim, shape.g_hidden, shape.g_depth,
                            activation=jax.nn.relu, key=kg)
-    discriminator = eqx.nn.MLP(shape.data_dim, 1, shape.hidden, shape.depth,
+    discriminator = eqx.nn.MLP(shape.data_dim, 1, shape.d_hidden, shape.d_depth,
                                activation=jax.nn.leaky_relu, key=kd)
     return generator, discriminator
 
@@ -138,20 +142,30 @@ class _GradientPenalty(_Loss):
 
 def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
             loss: str = "vanilla", gp_weight: float = 10.0, weight_decay: float = 0.0,
-            n_latent: int = 256, n_penalty: int = 256, seed: int = 0) -> MLPGAN:
-    """An MLP GAN on the samples ``data`` (shape ``(n, d)``); see the module docstring."""
+            n_latent: int = 256, n_penalty: int = 256, seed: int = 0,
+            generator_hidden: int | None = None, generator_depth: int | None = None,
+            discriminator_hidden: int | None = None, discriminator_depth: int | None = None
+            ) -> MLPGAN:
+    """An MLP GAN on the samples ``data`` (shape ``(n, d)``); see the module docstring.
+
+    ``hidden`` and ``depth`` (width and number of hidden layers) size both
+    networks unless ``generator_…`` or ``discriminator_…`` say otherwise.
+    """
+    g_hidden, g_depth = generator_hidden or hidden, generator_depth or depth
+    d_hidden, d_depth = discriminator_hidden or hidden, discriminator_depth or depth
     if loss not in MLP_LOSSES:
         raise ValueError(f"loss must be one of {MLP_LOSSES}, got {loss!r}")
     data = jnp.asarray(data, dtype=float)
     if data.ndim != 2 or data.shape[0] < 1:
         raise ValueError("data must be a non-empty (n, d) array")
-    for name, v in (("latent_dim", latent_dim), ("hidden", hidden), ("depth", depth),
+    for name, v in (("latent_dim", latent_dim), ("hidden", g_hidden), ("depth", g_depth),
+                    ("hidden", d_hidden), ("depth", d_depth),
                     ("n_latent", n_latent), ("n_penalty", n_penalty)):
         if not (isinstance(v, int) and v >= 1):
             raise ValueError(f"{name} must be a positive integer")
     if gp_weight < 0 or weight_decay < 0:
         raise ValueError("gp_weight and weight_decay must be non-negative")
-    shape = _Shape(int(data.shape[1]), latent_dim, hidden, depth)
+    shape = _Shape(int(data.shape[1]), latent_dim, g_hidden, g_depth, d_hidden, d_depth)
     kg, kd, kz, kp = jax.random.split(jax.random.key(seed), 4)
     generator, discriminator = _build(shape, kg, kd)
     theta0, _ = _flat(generator)

@@ -8,8 +8,20 @@ the loss it minimises):
 
 * ``sgd``: constant learning rate ``eta``;
 * ``step-decay``: ``eta`` times ``decay_factor`` every ``decay_every`` steps;
-* ``adam``: Adam with ``adam_lr``, ``β1 = 0.5``, ``β2 = 0.999`` (the usual GAN setting);
-* ``fdr``: SGD whose rate follows the FDR schedule (:func:`gandyn.schedules.fdr_sgd`).
+* ``plateau``: SGD with optax's ``reduce_on_plateau`` (``eta`` times
+  ``plateau_factor`` after ``plateau_patience`` evaluations without
+  improvement, each the mean over ``plateau_accumulation`` steps) monitoring
+  the minibatch's ``½(|g_θ|² + |g_ω|²)``, which vanishes at a stationary
+  point of the game (the usual "loss" of a game: Mescheder et al. 2017);
+* ``adam``: Adam with ``adam_lr``, ``β1 = adam_b1``, ``β2 = 0.999``;
+* ``fdr``: SGD whose rate follows the FDR schedule,
+  ``optax.chain(optax.sgd(eta), scale_by_fdr(...))``;
+* ``adam-fdr``: Adam followed by the FDR schedule.
+
+The FDR schedule (:func:`gandyn.schedules.scale_by_fdr`) tests each player
+(generator, discriminator) separately, with its cycle check on unless
+``fdr_cycle_check = false``; its entries report the drops, the trials of the
+cycle check, the cycle verdicts and the last test per player.
 
 Seeds vary the networks' initialisation and the minibatches; the data and
 the latent set are shared. All seeds of one optimiser run as one
@@ -21,6 +33,8 @@ data; on the digits, the Fréchet distance between real and generated
 samples in a fixed feature space (the first 20 principal components of the
 real digits) and a classifier score ``exp E KL(p(y|x) ‖ p(y))`` from a
 logistic regression trained on the real digits (an Inception-score analogue).
+Each final score is given as the mean over the finite seeds with its
+standard error (``std/√n``), as PacGAN reports its Table 1.
 """
 
 from __future__ import annotations
@@ -42,17 +56,31 @@ from ..analysis.sample_metrics import mixture_metrics, mmd_rbf
 from ..datasets import digits, grid, ring
 from ..games.mlp_gan import mlp_gan
 from ..io import atomic_write_text, new_figure, save_figure, write_json
-from ..schedules.fdr import FDRRuleConfig, fdr_sgd
+from ..schedules.fdr import find_fdr_states, scale_by_fdr
+from ..schedules.rule import PHASES, verdict
 from .config import StrictModel
 from .executor import Executor, Task, cached_setup, default_executor
 from .executor_config import ExecutorConfig
 from .result import StudyResult
 
 __all__ = ["OPTIMIZERS", "Optimizer", "TrainSettings", "TrainConfig", "TrainResult", "run",
-           "write_outputs", "DigitScorer", "results_table", "plot_training"]
+           "write_outputs", "DigitScorer", "results_table", "plot_training", "PACGAN_GAN_TABLE1",
+           "PLAYERS"]
 
 #: The optimisers a training study compares.
-Optimizer = Literal["sgd", "step-decay", "adam", "fdr"]
+Optimizer = Literal["sgd", "step-decay", "plateau", "adam", "fdr", "adam-fdr"]
+#: The FDR schedule's players: θ is the generator, ω the discriminator.
+PLAYERS = ("generator", "discriminator")
+#: What PacGAN publishes for its GAN baseline (Lin, Khetan, Fanti & Oh, NeurIPS 2018, Table 1;
+#: also results/Table1.png of github.com/fjxmlzn/PacGAN): mean ± standard error over 10 trials,
+#: generator 4×400 ReLU + batch norm, discriminator 3×200 maxout (5 pieces), Adam lr 1e-4,
+#: β1 0.8, batch 100, 400 epochs of 100 000 samples, 2500 samples scored.
+PACGAN_GAN_TABLE1 = {
+    "ring": {"modes_covered": (6.3, 0.5), "high_quality_share": (0.982, 0.002),
+             "reverse_kl": (0.45, 0.09)},
+    "grid": {"modes_covered": (17.3, 0.8), "high_quality_share": (0.948, 0.007),
+             "reverse_kl": (0.70, 0.07)},
+}
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 GANLoss = Literal["vanilla", "non-saturating", "wgan", "wgan-gp"]
 
@@ -67,17 +95,27 @@ class TrainSettings(StrictModel):
     batch_size: int = Field(64, ge=1, le=10**6)
     eta: float = Field(0.05, gt=0, allow_inf_nan=False)
     adam_lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    adam_b1: float = Field(0.5, ge=0, lt=1)
     decay_every: int = Field(1000, ge=1, le=10**8)
     decay_factor: float = Field(0.5, gt=0, le=1)
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(5, ge=1, le=10**8)
+    plateau_accumulation: int = Field(100, ge=1, le=10**8)
     fdr_epsilon: float = Field(0.1, gt=0, allow_inf_nan=False)
     fdr_delta: float = Field(0.5, gt=0, lt=1)
     fdr_test_interval: int = Field(100, ge=1, le=10**8)
     fdr_min_samples: int = Field(400, ge=20, le=10**8)
+    fdr_max_window: int = Field(8000, ge=20, le=10**7)
+    fdr_cycle_check: bool = True
     weight_decay: float = Field(1e-3, ge=0, allow_inf_nan=False)
     gp_weight: float = Field(10.0, ge=0, allow_inf_nan=False)
     latent_dim: int = Field(2, ge=1, le=10**4)
     hidden: int = Field(64, ge=1, le=10**5)
     depth: int = Field(2, ge=1, le=100)
+    generator_hidden: Optional[int] = Field(None, ge=1, le=10**5)
+    generator_depth: Optional[int] = Field(None, ge=1, le=100)
+    discriminator_hidden: Optional[int] = Field(None, ge=1, le=10**5)
+    discriminator_depth: Optional[int] = Field(None, ge=1, le=100)
     n_data: int = Field(2048, ge=2, le=10**7)
     n_latent: int = Field(2048, ge=1, le=10**7)
     data_seed: int = 0
@@ -91,6 +129,9 @@ class TrainSettings(StrictModel):
             raise ValueError("optimizers must be distinct")
         if self.n_evals > self.steps:
             raise ValueError(f"n_evals ({self.n_evals}) must not exceed steps ({self.steps})")
+        if self.fdr_max_window < self.fdr_min_samples:
+            raise ValueError(f"fdr_max_window ({self.fdr_max_window}) must be at least "
+                             f"fdr_min_samples ({self.fdr_min_samples})")
         return self
 
 
@@ -135,26 +176,76 @@ class DigitScorer:
 
 
 def _optimizer(name: str, cfg: dict) -> optax.GradientTransformation:
+    def fdr():
+        return scale_by_fdr(cfg["fdr_delta"], cfg["fdr_epsilon"],
+                            test_interval=cfg["fdr_test_interval"],
+                            min_samples=cfg["fdr_min_samples"], max_window=cfg["fdr_max_window"],
+                            cycle_check=cfg["fdr_cycle_check"], players=PLAYERS)
+
+    def adam():
+        return optax.adam(cfg["adam_lr"], b1=cfg["adam_b1"], b2=0.999)
+
     if name == "sgd":
         return optax.sgd(cfg["eta"])
     if name == "step-decay":
         return optax.sgd(optax.exponential_decay(cfg["eta"], cfg["decay_every"], cfg["decay_factor"],
                                                  staircase=True))
+    if name == "plateau":
+        return optax.chain(optax.sgd(cfg["eta"]), optax.contrib.reduce_on_plateau(
+            factor=cfg["plateau_factor"], patience=cfg["plateau_patience"],
+            accumulation_size=cfg["plateau_accumulation"]))
     if name == "adam":
-        return optax.adam(cfg["adam_lr"], b1=0.5, b2=0.999)
+        return adam()
     if name == "fdr":
-        return fdr_sgd(FDRRuleConfig(eta0=cfg["eta"], delta=cfg["fdr_delta"],
-                                     epsilon=cfg["fdr_epsilon"], test_interval=cfg["fdr_test_interval"],
-                                     min_samples=cfg["fdr_min_samples"]))
+        return optax.chain(optax.sgd(cfg["eta"]), fdr())
+    if name == "adam-fdr":
+        return optax.chain(adam(), fdr())
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
 def _current_eta(name: str, state, cfg: dict, step: int) -> float:
-    if name == "fdr":
-        return float(state.rule.eta)
+    """The learning rate in force after ``step`` steps (for one seed's state)."""
     if name == "step-decay":
         return cfg["eta"] * cfg["decay_factor"] ** (step // cfg["decay_every"])
-    return cfg["eta"] if name == "sgd" else cfg["adam_lr"]
+    base = cfg["adam_lr"] if name in ("adam", "adam-fdr") else cfg["eta"]
+    if name in ("plateau", "fdr", "adam-fdr"):
+        return base * float(optax.tree_utils.tree_get(state, "scale"))
+    return base
+
+
+def _fdr_report(state, n_seeds: int) -> dict:
+    """The FDR schedule's statistics per seed (from the batched optimiser state)."""
+    [(_, rule)] = find_fdr_states(state)
+    per_seed = [jax.tree_util.tree_map(lambda a, i=i: np.asarray(a)[i], rule)
+                for i in range(n_seeds)]
+    players = {}
+    for name in PLAYERS:
+        p = rule.players[name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = np.asarray(p.spread_after) / np.asarray(p.spread_before)
+        players[name] = {"ratio": _floats(p.ratio), "ci_low": _floats(p.ci_low),
+                         "ci_high": _floats(p.ci_high), "passed": [bool(x) for x in
+                                                                   np.asarray(p.passed)],
+                         "spread_ratio": _floats(spread)}
+
+    def farthest(i):  # the player whose last test is farthest from 1 decides the drop
+        return max(PLAYERS, key=lambda n: abs(players[n]["ratio"][i] - 1)
+                   if math.isfinite(players[n]["ratio"][i]) else -1.0)
+
+    worst = [farthest(i) for i in range(n_seeds)]
+    return {"n_drops": [int(x) for x in np.asarray(rule.n_drops)],
+            "n_trials": [int(x) for x in np.asarray(rule.n_trials)],
+            "cycle": [bool(x) for x in np.asarray(rule.cycle)],
+            "fdr_phase": [PHASES[int(x)] for x in np.asarray(rule.phase)],
+            "fdr_last_ratio": [players[w]["ratio"][i] for i, w in enumerate(worst)],
+            "fdr_last_ci": [[players[w]["ci_low"][i], players[w]["ci_high"][i]]
+                            for i, w in enumerate(worst)],
+            "fdr_players": players,
+            "fdr_verdict": [verdict(r) for r in per_seed]}
+
+
+def _floats(values) -> list:
+    return [float(x) for x in np.asarray(values)]
 
 
 @dataclass(repr=False)
@@ -244,10 +335,12 @@ def _train_setup(data: dict) -> dict:
             cfg["n_data"], cfg["data_seed"])
         samples = mixture.samples
         scorer = None
+    sizes = {k: cfg[k] for k in ("generator_hidden", "generator_depth", "discriminator_hidden",
+                                 "discriminator_depth")}
     build = lambda seed: mlp_gan(samples, latent_dim=cfg["latent_dim"], hidden=cfg["hidden"],
                                  depth=cfg["depth"], loss=cfg["loss"], gp_weight=cfg["gp_weight"],
                                  weight_decay=cfg["weight_decay"], n_latent=cfg["n_latent"],
-                                 seed=seed)
+                                 seed=seed, **sizes)
     gan = build(cfg["data_seed"])
     inits = [build(s).game for s in cfg["seeds"]]
     return {"cfg": cfg, "gan": gan, "scorer": scorer, "mixture": mixture,
@@ -267,8 +360,10 @@ def _train_optimizer(data: dict, name: str) -> dict:
     segment = max(1, cfg["steps"] // n_evals)
     B = cfg["batch_size"]
 
+    generate = jax.jit(gan.generate)
+
     def score(theta):
-        samples = np.asarray(gan.generate(theta, setup["z_eval"]))
+        samples = np.asarray(generate(theta, setup["z_eval"]))
         if scorer is not None:
             return scorer.scores(samples)
         finite = np.all(np.isfinite(samples), axis=1)
@@ -285,7 +380,10 @@ def _train_optimizer(data: dict, name: str) -> dict:
             th, om = params
             g_th, g_om = game.batch_gradients(th, om, game.sample_indices(
                 jax.random.fold_in(key, start + t), B))
-            updates, state = opt.update((g_th, -g_om), state, params)
+            # reduce_on_plateau watches the minibatch's ½|g|² (0 at a stationary point)
+            extra = ({"value": 0.5 * (g_th @ g_th + g_om @ g_om)} if name == "plateau"
+                     else {})
+            updates, state = opt.update((g_th, -g_om), state, params, **extra)
             return (optax.apply_updates(params, updates), state), None
 
         (params, state), _ = jax.lax.scan(step, (params, state), jnp.arange(segment))
@@ -313,24 +411,27 @@ def _train_optimizer(data: dict, name: str) -> dict:
     for key_m in keys_m:
         vals = np.array([m[key_m] for m in final], dtype=float)
         good = vals[np.isfinite(vals)]
+        std = float(np.std(good, ddof=1)) if good.size > 1 else 0.0
         summary[key_m] = {
             "mean": float(np.mean(good)) if good.size else float("inf"),
-            "std": float(np.std(good, ddof=1)) if good.size > 1 else 0.0,
+            "std": std, "se": std / math.sqrt(good.size) if good.size else 0.0,
             "n_infinite": int(vals.size - good.size)}
     entry = {"optimizer": name, "seeds": seeds, "final": summary, "final_per_seed": final,
              "curve": curve,
              "final_eta": [m["eta"] for m in final],
              "diverged_seeds": int(sum(not np.all(np.isfinite(np.asarray(params[0][i])))
                                       for i in range(len(seeds))))}
-    if name == "fdr":  # the logged statistic: mean O_L / mean O_R and the test's interval
-        entry["n_drops"] = [int(x) for x in np.asarray(state.rule.n_drops)]
-        entry["fdr_last_ratio"] = [float(x) for x in np.asarray(state.rule.last_ratio)]
-        entry["fdr_last_ci"] = np.asarray(state.rule.last_ci).tolist()
+    if name in ("fdr", "adam-fdr"):  # what the schedule saw and decided, per seed
+        entry.update(_fdr_report(state, len(seeds)))
     return entry
 
 
-def results_table(result: dict) -> str:
-    """A Markdown table of the final scores: mean ± std over the finite seeds, and their count."""
+def results_table(result: dict, reference: Optional[dict] = None) -> str:
+    """A Markdown table of the final scores: mean ± standard error over the finite seeds.
+
+    ``reference`` (``{metric: (mean, se)}``, e.g. ``PACGAN_GAN_TABLE1["ring"]``)
+    adds a row of published numbers, ``—`` where a metric is not published.
+    """
     metrics = [k for k in result["results"][0]["final"]]
     lines = ["| optimizer | " + " | ".join(metrics) + " | final η |",
              "|---|" + "---|" * (len(metrics) + 1)]
@@ -343,12 +444,24 @@ def results_table(result: dict) -> str:
             if mean is None or not math.isfinite(mean):
                 text = f"∞ (all {n} seeds)"
             else:
-                text = f"{mean:.3g} ± {v['std']:.2g}" + (
-                    f" ({v['n_infinite']} of {n} seeds ∞)" if v["n_infinite"] else f" ({n} seeds)")
+                se = v.get("se", v["std"] / math.sqrt(max(n - v["n_infinite"], 1)))
+                text = f"{mean:.3g} ± {se:.2g}" + (
+                    f" ({v['n_infinite']} of {n} seeds ∞)" if v["n_infinite"] else "")
             cells.append(text)
-        etas = ", ".join(f"{e:.3g}" for e in r["final_eta"])
-        lines.append(f"| {r['optimizer']} | " + " | ".join(cells) + f" | {etas} |")
+        lines.append(f"| {r['optimizer']} | " + " | ".join(cells) + f" | {_etas(r['final_eta'])} |")
+    if reference:
+        cells = [f"{reference[m][0]:.3g} ± {reference[m][1]:.2g}" if m in reference else "—"
+                 for m in metrics]
+        lines.append("| PacGAN's GAN (published) | " + " | ".join(cells) + " | Adam 1e-4 |")
     return "\n".join(lines)
+
+
+def _etas(etas: list) -> str:
+    """The final rates of the seeds: all of them when few distinct, else their range."""
+    distinct = sorted(set(float(f"{e:.3g}") for e in etas))
+    if len(distinct) <= 3:
+        return ", ".join(f"{e:.3g}" for e in distinct)
+    return f"{distinct[0]:.3g} … {distinct[-1]:.3g}"
 
 
 def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
@@ -364,7 +477,7 @@ def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
     metrics = [k for k in result["results"][0]["final"]]
     fig = new_figure(figsize=(3.2 * len(metrics), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
-    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "v"), ("--", "P")]
     any_infinite = False
     for i, r in enumerate(result["results"]):
         steps = [c["step"] for c in r["curve"]]
@@ -377,7 +490,7 @@ def plot_training(result: dict, mixture_samples: Optional[np.ndarray] = None):
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all seeds infinite at a point
                 mean = np.nanmean(vals, axis=1)
-            ax.plot(steps, mean, ls=line, marker=marker, ms=7 - 1.5 * i, lw=2.4 - 0.5 * i,
+            ax.plot(steps, mean, ls=line, marker=marker, ms=max(7 - i, 2), lw=max(2.4 - 0.35 * i, 0.6),
                     color=f"C{i}", label=r["optimizer"], zorder=2 + i)
             all_seeds = infinite.all(axis=1)
             some = infinite.any(axis=1) & ~all_seeds
