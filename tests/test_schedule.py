@@ -196,6 +196,18 @@ def test_rule_on_synthetic_statistics():
     for _ in range(40):  # equal means, little noise: drops at the first test
         state = rule_update(cfg, state, {"all": (1.0 + 0.01 * rng.standard_normal(), 1.0, 0.0)})
     assert int(state.n_drops) == 1 and float(state.scale) == 0.5 and int(state.n_recorded) == 0
+    # A player that does not move (frozen, or masked out by multi_transform) does not block a
+    # drop; one whose statistics are NaN (diverged) does, and so does nobody moving at all.
+    for frozen, drops in (((0.0, 0.0), 1), ((np.nan, np.nan), 0)):
+        state = rule_init(cfg, ["a", "b"])
+        for _ in range(40):
+            state = rule_update(cfg, state, {"a": (1.0 + 0.01 * rng.standard_normal(), 1.0, 0.0),
+                                             "b": (*frozen, 0.0)})
+        assert int(state.n_drops) == drops
+    state = rule_init(cfg, ["a"])
+    for _ in range(40):
+        state = rule_update(cfg, state, {"a": (0.0, 0.0, 0.0)})
+    assert int(state.n_drops) == 0
 
 
 def test_jax_and_numpy_rules_agree_through_a_cycle_check():
