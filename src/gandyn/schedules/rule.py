@@ -389,7 +389,7 @@ def rule_update(config: FDRConfig, state: FDRRuleState, inputs: dict,
     for name, p in players.items():
         v0 = where(go_relax, p.spread_sum / xp.maximum(n, 1), p.spread_baseline)
         v1 = p.spread_sum / xp.maximum(n, 1)
-        noise_driven = noise_driven & (v1 < thr * v0)
+        noise_driven = noise_driven & ((v1 < thr * v0) | (v0 == 0))  # V₀ = 0: frozen
         players[name] = p._replace(
             spread_baseline=where(judge, np.nan, v0).astype(f),
             spread_before=where(judge, v0, p.spread_before).astype(f),
