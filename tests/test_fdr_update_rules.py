@@ -150,7 +150,7 @@ def test_equivalence_test_on_batch_means_accepts_the_general_form_only(spec):
     stats = np.asarray(stats)
     config = FDRConfig(epsilon=0.1, min_samples=20, n_batches=10, max_window=n_steps)
     for j in range(2):
-        passed, ratio, lo, hi = equivalence_test(config, stats[:, j], stats[:, 2 + j], n_steps)
+        passed, ratio, lo, hi, _ = equivalence_test(config, stats[:, j], stats[:, 2 + j], n_steps)
         assert passed and abs(ratio - 1) < 0.1, (j, ratio, lo, hi)
-        passed, ratio, lo, hi = equivalence_test(config, stats[:, 4 + j], stats[:, 6 + j], n_steps)
+        passed, ratio, lo, hi, _ = equivalence_test(config, stats[:, 4 + j], stats[:, 6 + j], n_steps)
         assert not passed and not lo < 0 < hi  # the SGD form: its interval excludes 0

@@ -196,6 +196,28 @@ def test_rule_on_synthetic_statistics():
     for _ in range(40):  # equal means, little noise: drops at the first test
         state = rule_update(cfg, state, {"all": (1.0 + 0.01 * rng.standard_normal(), 1.0, 0.0)})
     assert int(state.n_drops) == 1 and float(state.scale) == 0.5 and int(state.n_recorded) == 0
+    # A player that does not move (frozen, or masked out by multi_transform) does not block a
+    # drop; one whose statistics are NaN (diverged) does, and so does nobody moving at all.
+    for frozen, drops in (((0.0, 0.0), 1), ((np.nan, np.nan), 0)):
+        state = rule_init(cfg, ["a", "b"])
+        for _ in range(40):
+            state = rule_update(cfg, state, {"a": (1.0 + 0.01 * rng.standard_normal(), 1.0, 0.0),
+                                             "b": (*frozen, 0.0)})
+        assert int(state.n_drops) == drops
+    state = rule_init(cfg, ["a"])
+    for _ in range(40):
+        state = rule_update(cfg, state, {"a": (0.0, 0.0, 0.0)})
+    assert int(state.n_drops) == 0
+    # With the cycle check: the moving player's spread halves in the trial, the frozen one has
+    # none (q = 0): a drop, after anchor, baseline, relax and trial phases of 20, 40, 40, 40 steps.
+    checked = cfg._replace(cycle_check=True)
+    state = rule_init(checked, ["a", "b"])
+    for _ in range(40 + 20 + 40 + 40 + 40):
+        q = 0.5 if PHASES[int(state.phase)] == "trial" else 1.0
+        state = rule_update(checked, state, {"a": (1.0 + 0.01 * rng.standard_normal(), 1.0, q),
+                                             "b": (0.0, 0.0, 0.0)})
+    assert int(state.n_drops) == 1 and float(state.scale) == 0.5 and not bool(state.cycle)
+    assert float(state.players["a"].spread_after / state.players["a"].spread_before) == 0.5
 
 
 def test_jax_and_numpy_rules_agree_through_a_cycle_check():

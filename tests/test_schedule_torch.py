@@ -208,4 +208,9 @@ def test_bad_settings_are_refused():
         FDRScheduler(opt, players=["a", "b"])
     with pytest.raises(TypeError):
         FDRScheduler([opt])
-    np.testing.assert_equal(FDRScheduler(opt).get_last_lr(), [0.1])
+    sched = FDRScheduler(opt)
+    np.testing.assert_equal(sched.get_last_lr(), [0.1])
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(3))]})
+    opt.step()
+    with pytest.raises(ValueError, match="new FDRScheduler"):
+        sched.step()

@@ -32,7 +32,8 @@ The rule, in phases (:data:`PHASES`):
     respects autocorrelation (SASA+). A player passes when the ``1 − α``
     interval of ``mean(O_L − O_R)`` lies inside ``±ε · mean O_R`` (an
     equivalence test: stationarity must be shown, not merely not refuted).
-    When every player passes: without the cycle check, multiply the scale by
+    When every player that moves passes (one with ``O_R = 0`` throughout, frozen
+    or masked out, does not count): without the cycle check, multiply the scale by
     ``1 − δ`` (Remark 10) and reset; with it, start a trial.
 ``anchor``, ``baseline``, ``relax``, ``trial`` (the cycle check)
     A noise-driven stationary law tightens when the rate drops (its spread is
@@ -254,7 +255,7 @@ def rule_init(config: FDRConfig, players: Sequence[str], ops: Ops = NUMPY_OPS) -
 
 
 def equivalence_test(config: FDRConfig, o_left, o_right, n_recorded, ops: Ops = NUMPY_OPS):
-    """The equivalence test on the second half of the window: ``(passed, ratio, lo, hi)``.
+    """The equivalence test on the second half of the window: ``(passed, ratio, lo, hi, moved)``.
 
     ``o_left``, ``o_right`` are ring buffers of length ``max_window`` holding
     the last ``min(n_recorded, max_window)`` steps (the newest at
@@ -263,7 +264,8 @@ def equivalence_test(config: FDRConfig, o_left, o_right, n_recorded, ops: Ops = 
     batches; with the batch means ``D̄_k`` of ``D = O_L − O_R``, their mean
     ``D̄`` and standard error ``s/√K``, the interval is
     ``(D̄ ± t_{1−α/2, K−1} s/√K) / mean O_R`` and the test passes when it lies
-    inside ``(−ε, ε)``. ``ratio`` is ``mean O_L / mean O_R`` over the same steps.
+    inside ``(−ε, ε)``. ``ratio`` is ``mean O_L / mean O_R`` over the same steps;
+    ``moved`` is false when ``mean O_R`` is exactly 0 (the player did not move at all).
     """
     xp = ops.xp
     W, K = config.max_window, config.n_batches
@@ -289,7 +291,7 @@ def equivalence_test(config: FDRConfig, o_left, o_right, n_recorded, ops: Ops = 
         hi = (mean_d + tq * se) / mean_r
         ratio = mean_l / mean_r
     passed = (mean_r > 0) & (lo > -config.epsilon) & (hi < config.epsilon)
-    return passed, ratio, lo, hi
+    return passed, ratio, lo, hi, ~(mean_r == 0)
 
 
 def check_lengths(config: FDRConfig, n):
@@ -350,12 +352,16 @@ def rule_update(config: FDRConfig, state: FDRRuleState, inputs: dict,
                 for name, p in ps.items()}
 
     def keep_all(ps):
-        return {name: (p.passed, p.ratio, p.ci_low, p.ci_high) for name, p in ps.items()}
+        return {name: (p.passed, p.ratio, p.ci_low, p.ci_high, xp.asarray(True))
+                for name, p in ps.items()}
 
     results = ops.cond(due, test_all, keep_all, players)  # the test costs O(max_window)
-    all_pass = due
-    for name, (passed, ratio, lo, hi) in results.items():
-        all_pass = all_pass & passed
+    # Every player that moves must pass; one that did not move at all (O_R = 0: frozen, or
+    # masked out by optax.multi_transform) does not block, but some player must move.
+    all_pass, any_moving = due, xp.zeros_like(due)
+    for name, (passed, ratio, lo, hi, moved) in results.items():
+        all_pass = all_pass & (passed | ~moved)
+        any_moving = any_moving | moved
         players[name] = players[name]._replace(
             ratio=xp.asarray(ratio, dtype=f), ci_low=xp.asarray(lo, dtype=f),
             ci_high=xp.asarray(hi, dtype=f), passed=xp.asarray(passed))
@@ -371,7 +377,7 @@ def rule_update(config: FDRConfig, state: FDRRuleState, inputs: dict,
     ends = phase_step >= xp.maximum(lengths[ANCHOR], 1)
     for which in (BASELINE, RELAX, TRIAL):
         ends = where(phase == which, phase_step >= lengths[which], ends)
-    start = (phase == MEASURE) & all_pass & can_lower
+    start = (phase == MEASURE) & all_pass & any_moving & can_lower
     never = xp.zeros_like(start)
     drop_now, go_anchor = (never, start) if config.cycle_check else (start, never)
     go_baseline = (phase == ANCHOR) & ends
@@ -383,7 +389,7 @@ def rule_update(config: FDRConfig, state: FDRRuleState, inputs: dict,
     for name, p in players.items():
         v0 = where(go_relax, p.spread_sum / xp.maximum(n, 1), p.spread_baseline)
         v1 = p.spread_sum / xp.maximum(n, 1)
-        noise_driven = noise_driven & (v1 < thr * v0)
+        noise_driven = noise_driven & ((v1 < thr * v0) | (v0 == 0))  # V₀ = 0: frozen
         players[name] = p._replace(
             spread_baseline=where(judge, np.nan, v0).astype(f),
             spread_before=where(judge, v0, p.spread_before).astype(f),

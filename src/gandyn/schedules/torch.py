@@ -136,6 +136,9 @@ class FDRScheduler(LRScheduler):
     def step(self, epoch: Optional[int] = None) -> None:
         """Record the update the optimiser just applied, advance the rule, set the rates."""
         self._factor = 1.0
+        if self._previous is not None and len(self._previous) != sum(1 for _ in self._params()):
+            raise ValueError("the optimizer's parameters changed since the FDRScheduler was "
+                             "made (add_param_group?): make a new FDRScheduler")
         if epoch is None and self._previous is not None:
             before = float(self.rule.scale)
             self._observe()
