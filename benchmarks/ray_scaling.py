@@ -54,7 +54,8 @@ if kind == "ray":
 init_s = time.perf_counter() - started
 from gandyn.studies import weak_order
 from gandyn.studies.executor import Task, split_runs
-out = {"kind": kind, "workers": workers, "init_s": init_s}
+import os, resource
+out = {"kind": kind, "workers": workers, "init_s": init_s, "load_before": os.getloadavg()}
 if noop:
     tasks = [Task(f"noop-{i}", split_runs, (1, 1)) for i in range(noop)]
     executor.map(tasks[:4])  # start the workers
@@ -67,11 +68,15 @@ if noop:
 else:
     config = weak_order.default_config(paths=paths)
     for run in ("cold", "warm"):
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         result = weak_order.run(config, executor=executor).to_json()
         out[f"{run}_s"] = time.perf_counter() - t
         if executor is not None:
             out[f"{run}_run"] = executor.last_run
+        else:  # in process: this process's CPU seconds over the wall time
+            out[f"{run}_run"] = {"cpu_s": time.process_time() - cpu,
+                                 "cpu_share": (time.process_time() - cpu) / out[f"{run}_s"]}
+        out[f"load_after_{run}"] = os.getloadavg()
     out["tasks"] = weak_order.n_pieces(config)
     out["numbers"] = [[c["signed_error_final"], c["error_max"], c["order_final_ci"]]
                       for c in result["comparisons"]]
@@ -105,20 +110,20 @@ def main() -> int:
     two = _child("ray", 2, args.paths)
     same = one["numbers"] == two["numbers"] == local["numbers"]
 
-    rows = []
-    for r in (local, one, two):
-        name = "in process" if r["kind"] == "local" else f"Ray, {r['workers']} worker(s)"
-        util = {k: r.get(f"{k}_run", {}).get("utilisation") for k in ("cold", "warm")}
-        rows.append((name, r["cold_s"], r["warm_s"], r["tasks"] / r["warm_s"], util["cold"],
-                     util["warm"]))
-    speedup = {k: one[f"{k}_s"] / two[f"{k}_s"] for k in ("cold", "warm")}
+    pct = lambda u: "—" if u is None else f"{100 * u:.0f}%"
     print(f"Default weak-order study, {args.paths} paths, {local['tasks']} tasks "
           f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs)\n")
-    print("| layout | cold s | warm s | tasks/s (warm) | utilisation cold | utilisation warm |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, cold, warm, rate, uc, uw in rows:
-        fmt = lambda u: "—" if u is None else f"{100 * u:.0f}%"
-        print(f"| {name} | {cold:.1f} | {warm:.1f} | {rate:.2f} | {fmt(uc)} | {fmt(uw)} |")
+    print("| layout | run | wall s | tasks/s | utilisation | task CPU s | CPU share | "
+          "load avg (1 min) after |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in (local, one, two):
+        name = "in process" if r["kind"] == "local" else f"Ray, {r['workers']} worker(s)"
+        for run in ("cold", "warm"):
+            m = r[f"{run}_run"]
+            print(f"| {name} | {run} | {r[f'{run}_s']:.1f} | {r['tasks'] / r[f'{run}_s']:.2f} | "
+                  f"{pct(m.get('utilisation'))} | {m['cpu_s']:.1f} | {pct(m['cpu_share'])} | "
+                  f"{r[f'load_after_{run}'][0]:.1f} |")
+    speedup = {k: one[f"{k}_s"] / two[f"{k}_s"] for k in ("cold", "warm")}
     print(f"\nspeed-up 1 → 2 workers: {speedup['cold']:.2f}× cold, {speedup['warm']:.2f}× warm "
           f"(efficiency {speedup['cold'] / 2:.0%} cold, {speedup['warm'] / 2:.0%} warm)")
     print(f"task overhead: {overhead['noop_tasks_per_s']:.0f} no-op tasks/s on 2 workers, "

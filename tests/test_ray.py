@@ -2,8 +2,9 @@
 
 The reference for every check is the same study run in process (``LocalExecutor``). One
 local Ray cluster with 2 CPUs serves the whole session (``ray_cluster`` in conftest.py).
-The studies are tiny (a few hundred Monte Carlo paths, a 20-step kernel run): what is
-checked is where the tasks run and how their results come back, not the maths.
+The study is tiny (400 Monte Carlo paths in 16 tasks): what is checked is where the tasks
+run and how their results come back, not the maths. That every other study's tasks are
+plain data, which is all Ray adds to them, is checked in tests/test_executor.py.
 """
 
 import json
@@ -17,9 +18,10 @@ import numpy as np
 import pytest
 
 from gandyn.cli import main
-from gandyn.studies import kernel, weak_order
+from gandyn.studies import weak_order
 from gandyn.studies.config import parse_config
 from gandyn.studies.executor import Executor, Task
+from small_studies import WEAK_ORDER
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -33,17 +35,6 @@ def _functions_by_value(ray_cluster):
     yield
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
-# 2 η × (1 SGA + 1 SDE) pieces × 4 blocks of 100 runs = 16 tasks, on a game whose programs
-# compile fast (every layout compiles them afresh: its workers are new processes).
-WEAK_ORDER = {
-    "game": {"kind": "linear-quadratic", "A": [[1.0, 0.0], [0.0, 1.0]],
-             "C": [[1.0, 0.0], [0.0, 1.0]], "D": [[1.0, 0.0], [0.0, 1.0]],
-             "sigma_theta": [[0.1, 0.0], [0.0, 0.1]], "sigma_omega": [[0.1, 0.0], [0.0, 0.1]],
-             "theta0": [1.0, 0.0], "omega0": [0.0, 1.0]},
-    "study": {"batch_size": 4, "horizon": 0.4, "etas": [0.2, 0.1], "method": "monte-carlo",
-              "paths": 400, "chunk_size": 100, "seed": 3, "substeps": 1, "richardson": False,
-              "integrator": "euler", "comparisons": [{"scheme": "sml", "sde": "sml-sde"}]},
-}
 # The numbers a weak-order study reports (everything but timings and the executor).
 NUMBERS = ("signed_error_final", "error_final", "error_max", "error_final_ci", "order_final",
            "order_final_ci", "errors_over_time", "integrator_error", "n_diverged")
@@ -105,15 +96,6 @@ def _local_device_count():
     import jax
 
     return jax.local_device_count()
-
-
-def test_kernel_convergence_is_the_same_on_ray():
-    convergence = kernel.ConvergenceConfig(steps=20, lams=[1.0, 0.1], sigmas=[0.5, 1.0])
-    a = kernel.convergence(convergence).to_json()
-    b = kernel.convergence(convergence, executor=_ray()).to_json()
-    assert (a.pop("executor"), b.pop("executor")) == ({"kind": "local"},
-                                                      {"kind": "ray", "workers": 2})
-    assert a == b and len(a["runs"]) == 4
 
 
 # --------------------------------------------------------------------------- faults

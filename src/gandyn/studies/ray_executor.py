@@ -64,13 +64,17 @@ def _import_ray():
 
 
 def _execute(fn: Callable, args: tuple, x64: bool):
-    """Run one task on a worker: ``fn(*args)`` under the driver's float64 setting, timed."""
+    """Run one task on a worker: ``fn(*args)`` under the driver's float64 setting, timed.
+
+    Returns the value and ``(start, end, pid, cpu_seconds)``: wall-clock times and the
+    worker process's CPU time spent on the task (all threads).
+    """
     import jax
 
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     with jax.enable_x64(x64):
         value = fn(*args)
-    return value, (started, time.time(), os.getpid())
+    return value, (started, time.time(), os.getpid(), time.process_time() - cpu)
 
 
 def worker_env(cpus_per_task: int, *, cache_dir: Optional[str] = None,
@@ -250,9 +254,17 @@ def _compilation_cache_dir() -> Optional[str]:
 
 
 def _utilisation(timings, workers: int, started: float, finished: float) -> dict:
-    """How busy the workers were: task seconds over ``workers ×`` the map's wall time."""
-    busy = sum(end - start for start, end, _ in timings)
+    """How busy the workers were during one map.
+
+    ``utilisation``: seconds inside tasks over ``workers ×`` the map's wall time
+    (1: no worker waited for work); ``cpu_share``: the tasks' CPU seconds over
+    the same (below the utilisation when the machine's cores are shared with
+    other work, or when tasks wait on something else than computing).
+    """
+    busy = sum(end - start for start, end, _, _ in timings)
+    cpu = sum(c for *_, c in timings)
     span = max(finished - started, 1e-9)
-    return {"tasks": len(timings), "workers": workers, "busy_s": busy, "span_s": span,
-            "utilisation": busy / (workers * span),
-            "processes": len({pid for _, _, pid in timings})}
+    return {"tasks": len(timings), "workers": workers, "busy_s": busy, "cpu_s": cpu,
+            "span_s": span, "utilisation": busy / (workers * span),
+            "cpu_share": cpu / (workers * span),
+            "processes": len({pid for _, _, pid, _ in timings})}
