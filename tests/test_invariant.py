@@ -181,3 +181,17 @@ def test_generated_distribution_summary_pools_the_generator_over_stationary_thet
     m = _marginals(states, 1)
     assert m["coordinates"]["theta[0]"][2] == pytest.approx(0.7)   # the median
     assert m["coordinates"]["omega[0]"][2] == pytest.approx(0.0)
+
+
+def test_a_block_of_chains_has_every_chain_whatever_its_padding():
+    """Blocks are padded to a multiple of 32 chains for one compilation; none is lost or added."""
+    import jax
+    import jax.numpy as jnp
+
+    from gandyn.analysis.invariant import chain_simulator, simulate_chain_block
+
+    step = lambda k, u: 0.5 * u + jax.random.normal(k, u.shape)  # noqa: E731
+    sim = chain_simulator(step, jnp.zeros(1), lambda u: u, burn_in=0, steps=4, n_batches=2)
+    for n in (5, 33, 100):
+        block = simulate_chain_block(sim, jax.random.key(0), range(7, 7 + n))
+        assert block.batch_means.shape[0] == block.alive.shape[0] == n and block.burn_count == n

@@ -47,7 +47,7 @@ from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
 from scipy.stats import t as student_t
 
 from ..games.linear_quadratic import LinearQuadraticSpec
-from ..runs import Z95, balanced_chunks, freeze_diverged
+from ..runs import Z95, freeze_diverged
 from .lq_exact import _sub_updates, sde_drift_matrix, sde_noise_covariance
 
 __all__ = ["sga_step_matrices", "exact_stationary_sga", "exact_stationary_sde",
@@ -295,7 +295,7 @@ def chain_simulator(step: Callable, u0, observables: Callable, *, burn_in: int, 
 def simulate_chain_block(simulator: Callable, key: jax.Array, chains: range) -> ChainBlock:
     """Chains ``chains`` (chain ``r`` uses the key ``fold_in(key, r)``) as a :class:`ChainBlock`."""
     n = len(chains)
-    _, size = balanced_chunks(n, n)  # padded to a multiple of 32: ragged blocks share programs
+    size = n if n <= 32 else -(-n // 32) * 32  # padded to a multiple of 32: ragged blocks share programs
     ids = jnp.arange(chains.start, chains.start + size, dtype=jnp.uint32)
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(ids)
     m, sq, a, burn, last = (np.asarray(x)[:n] for x in simulator(keys))  # padding dropped
