@@ -2,7 +2,9 @@
 
 Three measurements, each layout in its own subprocess with its own local Ray
 (``ray.init(num_cpus=k)``), so every layout starts cold (new worker processes,
-nothing compiled, an empty compilation cache):
+nothing compiled, an empty compilation cache). Ray's workers run at the driver's
+priority here (``RAY_worker_niceness=0``; Ray's default, 15, makes them yield to
+any other work on the machine, which would favour the in-process layout):
 
 * **Task overhead.** ``--noop-tasks`` tasks that do nothing
   (``split_runs(1, 1)``) on 2 workers: tasks per second and, from one task
@@ -47,6 +49,10 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 started = time.perf_counter()
 executor = None
 if kind == "ray":
+    import os
+    # Ray runs its workers at niceness 15 by default: on a machine shared with other work they
+    # would yield to it while the in-process layout does not. Same priority for every layout.
+    os.environ["RAY_worker_niceness"] = "0"
     import ray
     ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
     from gandyn.studies.ray_executor import RayExecutor

@@ -62,6 +62,15 @@ def ray_cluster():
     jax.config.update("jax_compilation_cache_dir", os.environ["GANDYN_COMPILATION_CACHE"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # Workers at this process's priority (Ray's default niceness, 15, would let anything else
+    # on the machine slow these tests down), and idle ones kept while another job (a test's
+    # second driver) has its own workers: each new worker costs a JAX start-up.
+    settings = {"RAY_worker_niceness": "0", "RAY_num_workers_soft_limit": "8"}
+    os.environ.update(settings)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    finally:
+        for name in settings:
+            del os.environ[name]
     yield ray
     ray.shutdown()

@@ -194,3 +194,36 @@ def test_a_study_without_an_executor_never_imports_ray():
     lines = proc.stdout.strip().splitlines()
     assert '"executor": {"kind": "local"}' in lines[0]
     assert lines[-1] == "0 False"
+
+
+def test_ray_workers_pin_themselves_to_distinct_free_cpus(tmp_path):
+    """Each worker process claims CPUs no other holds; a dead worker's CPU is free again."""
+    import os
+    import signal
+
+    code = ("import sys; from gandyn.studies.ray_executor import pin_worker; "
+            "print(sorted(pin_worker(1) or []), flush=True); sys.stdin.read()")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # a lock folder of its own
+
+    def start():
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        return proc, eval(proc.stdout.readline())
+
+    n = len(os.sched_getaffinity(0))
+    procs = [start() for _ in range(3)]
+    try:
+        pinned = [cpus for _, cpus in procs if cpus]
+        assert len(pinned) == (min(3, n) if n > 1 else 0)
+        assert all(len(c) == 1 for c in pinned) and len({c[0] for c in pinned}) == len(pinned)
+        if n == 2:  # both CPUs taken: the third runs unpinned; a killed worker frees its CPU
+            assert procs[2][1] == []
+            procs[0][0].send_signal(signal.SIGKILL)
+            procs[0][0].wait()
+            late = start()
+            procs.append(late)
+            assert late[1] == procs[0][1]
+    finally:
+        for proc, _ in procs:
+            proc.kill()
+            proc.wait()

@@ -18,13 +18,14 @@ imports Ray; this module imports it when an executor is built.
   would. The study merges the results in the tasks' order, never in the
   order they finish.
 * **Packing.** Tasks start in the order the study lists them (the largest
-  first), one CPU each by default (``cpus_per_task``); with one CPU per task
-  a worker's XLA kernels and OpenMP run on one thread (:func:`worker_env`),
-  so workers do not fight over cores. Inside a task, JAX still shards runs
+  first), one CPU each by default (``cpus_per_task``). A worker pins itself
+  to that many CPUs that no other gandyn worker on its machine holds
+  (:func:`pin_worker`), so JAX in the worker uses the task's CPUs and
+  workers do not fight over cores. Inside a task, JAX still shards runs
   over the worker's own devices. :attr:`RayExecutor.last_run` holds the
   measured utilisation of the last map. Workers share the driver's
-  persistent compilation cache on this machine, so a program one worker
-  compiled is loaded by the others.
+  persistent compilation cache on this machine, so a program compiled once
+  (by the driver or a worker) is loaded by the others.
 * **Faults.** A task whose worker dies (killed, out of memory, a lost node)
   is run again by Ray up to ``max_retries`` times; a task that raises is not
   retried, and the error is raised here. Interrupting :meth:`map` cancels
@@ -41,7 +42,7 @@ from typing import Any, Callable, Optional, Sequence
 from ..errors import UsageError, one_line
 from .executor import Executor, Task
 
-__all__ = ["RayExecutor", "worker_env", "parse_address"]
+__all__ = ["RayExecutor", "worker_env", "pin_worker", "parse_address"]
 
 
 def parse_address(address: str) -> Optional[tuple[str, int]]:
@@ -63,12 +64,15 @@ def _import_ray():
     return ray
 
 
-def _execute(fn: Callable, args: tuple, x64: bool):
+def _execute(fn: Callable, args: tuple, x64: bool, cpus: int):
     """Run one task on a worker: ``fn(*args)`` under the driver's float64 setting, timed.
 
+    The first task of a worker process pins it to ``cpus`` CPUs (:func:`pin_worker`).
     Returns the value and ``(start, end, pid, cpu_seconds)``: wall-clock times and the
     worker process's CPU time spent on the task (all threads).
     """
+    if _PINNED is None:
+        pin_worker(cpus)
     import jax
 
     started, cpu = time.time(), time.process_time()
@@ -77,23 +81,70 @@ def _execute(fn: Callable, args: tuple, x64: bool):
     return value, (started, time.time(), os.getpid(), time.process_time() - cpu)
 
 
+_PINNED: Optional[list] = None  # this worker process's CPU claims (open lock files), once pinned
+
+
+def pin_worker(cpus: int) -> Optional[set]:
+    """Pin this process to ``cpus`` CPUs that no other gandyn worker on this machine holds.
+
+    JAX sizes its CPU thread pools by the CPUs a process may run on, and its
+    threads inherit the mask, so a pinned worker computes on exactly its
+    task's CPUs: ``n`` workers on ``n`` cores never oversubscribe them. CPUs
+    are claimed with one lock file each (``fcntl.flock`` in
+    ``$TMPDIR/gandyn-cpus-UID``), held for the life of the process and
+    released by the system when it ends, however it ends. When fewer than
+    ``cpus`` CPUs are free (more workers than cores, say), the process is left
+    as it is. Returns the CPUs it is pinned to, or ``None``.
+    """
+    global _PINNED
+    _PINNED = []
+    if not hasattr(os, "sched_setaffinity"):  # not Linux: JAX picks its own threads
+        return None
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if cpus >= len(allowed):
+        return None
+    folder = Path(tempfile.gettempdir()) / f"gandyn-cpus-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    claimed = []
+    for cpu in allowed:
+        lock = open(folder / f"cpu{cpu}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another worker's
+            lock.close()
+            continue
+        claimed.append((cpu, lock))
+        if len(claimed) == cpus:
+            break
+    if len(claimed) < cpus:
+        for _, lock in claimed:
+            lock.close()
+        return None
+    _PINNED = [lock for _, lock in claimed]
+    chosen = {cpu for cpu, _ in claimed}
+    os.sched_setaffinity(0, chosen)
+    return chosen
+
+
 def worker_env(cpus_per_task: int, *, cache_dir: Optional[str] = None,
                extra: Optional[dict] = None) -> dict[str, str]:
     """Environment variables of the worker processes that run gandyn tasks.
 
-    With one CPU per task, XLA's Eigen kernels and OpenMP run on one thread,
-    so ``n`` workers on ``n`` cores do not oversubscribe them (OpenMP gets
-    ``cpus_per_task`` threads in general); GPU memory is not preallocated
-    (several workers may share a GPU); the driver's ``XLA_FLAGS`` (forced host
-    devices, say) are kept, with those of ``extra`` (any further variables)
-    added; with ``cache_dir`` the workers share a persistent compilation
-    cache (one per set of XLA flags: they are part of its keys).
+    OpenMP gets ``cpus_per_task`` threads (JAX's own threads follow the CPUs
+    a worker is pinned to, :func:`pin_worker`); GPU memory is not
+    preallocated (several workers may share a GPU); the driver's
+    ``XLA_FLAGS`` (forced host devices, say) are kept, with those of
+    ``extra`` (any further variables) added. With ``cache_dir`` the workers
+    share a persistent compilation cache, the driver's: with the same XLA
+    flags (they are part of its keys) a program compiled by the driver or by
+    one worker is loaded by the others.
     """
     threads = int(cpus_per_task)
-    flags = [f for f in (os.environ.get("XLA_FLAGS", "") + " " + (extra or {}).get("XLA_FLAGS", ""))
-             .split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
-    if threads == 1:  # XLA's Eigen kernels (dots, convolutions) on the calling thread only
-        flags.append("--xla_cpu_multi_thread_eigen=false")
+    flags = (os.environ.get("XLA_FLAGS", "") + " " + (extra or {}).get("XLA_FLAGS", "")).split()
     env = {"OMP_NUM_THREADS": str(threads), "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
            **{k: v for k, v in (extra or {}).items() if k != "XLA_FLAGS"}}
     if flags:
@@ -194,7 +245,7 @@ class RayExecutor(Executor):
         def submit():
             while queue and len(pending) < limit:
                 i = queue.pop()
-                ref = self._remote.remote(tasks[i].fn, tasks[i].args, x64)
+                ref = self._remote.remote(tasks[i].fn, tasks[i].args, x64, self.cpus_per_task)
                 index[ref] = i
                 pending.append(ref)
 
