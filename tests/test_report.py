@@ -13,6 +13,9 @@ from gandyn.report.sections import INVARIANT_STUDY, train_study_config, weak_ord
 from gandyn.report.toml_text import dumps_toml
 from gandyn.report.config import load_report_config
 
+# One quick report per session (the quick_report fixture): these tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("report")
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTION_FILES = {
@@ -248,13 +251,13 @@ def test_table_numbers_have_three_significant_figures_and_show_how_far_from_one(
     assert format_value(value) == text
 
 
-def _train_result(n_drops, ratios):
+def _train_result(n_drops, ratios, n_trials=(0, 0)):
     entry = {"seeds": [0, 1], "final_per_seed": [{"mmd": 0.1}, {"mmd": 0.2}],
              "final_eta": [0.05, 0.05]}
     return {"steps": 800, "config": {"fdr_epsilon": 0.1, "fdr_min_samples": 400},
             "results": [{**entry, "optimizer": "sgd"},
                         {**entry, "optimizer": "fdr", "n_drops": n_drops,
-                         "fdr_last_ratio": ratios}]}
+                         "n_trials": list(n_trials), "fdr_last_ratio": ratios}]}
 
 
 def test_the_training_section_says_in_words_what_the_schedule_did():
@@ -266,3 +269,7 @@ def test_the_training_section_says_in_words_what_the_schedule_did():
     assert "its test never ran" in untested and "fdr_min_samples = 400" in untested
     dropped = _train_verdicts(_train_result([2, 1], [1.01, 0.99]))[0]
     assert "lowered η 2, 1 times" in dropped
+    # The cycle check lowered η for a trial and restored it: the run is not SGD's any more.
+    restored = _train_verdicts(_train_result([0, 0], [1.02, 0.97], n_trials=[1, 0]))[0]
+    assert "restored it" in restored and "1, 0 times" in restored
+    assert "coincide" not in restored and "step for step" not in restored

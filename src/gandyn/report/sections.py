@@ -603,6 +603,14 @@ def _train_verdicts(result: dict) -> list:
                 f"{result['steps']} steps are fewer than it needs before its first test "
                 f"(fdr_min_samples = {result['config']['fdr_min_samples']}). Its run is then "
                 "step for step the constant-rate SGD run, and the two curves coincide."]
+    trials = fdr.get("n_trials") or [0]
+    if not any(fdr["n_drops"]) and any(trials):
+        # The cycle check lowered η for a trial and restored it: not SGD's run step for step.
+        return [f"The FDR schedule never kept a lower η: its cycle check tried lowering it "
+                f"{', '.join(str(t) for t in trials)} times (per seed) and restored it each "
+                "time, because the iterates' spread did not shrink with η (a cycle or a drift, "
+                "not stationary noise). During those trials its run departs from constant-rate "
+                f"SGD. Its test statistic ended at {ratios} (stationary when inside 1 ± {eps:g})."]
     if not any(fdr["n_drops"]):
         line = (f"The FDR schedule never lowered η in any of the {len(fdr['seeds'])} seeds: its run "
                 "is then step for step the constant-rate SGD run (same seeds, same batches), so "
