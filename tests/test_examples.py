@@ -24,6 +24,11 @@ def test_example_configs_run(config, capsys, tmp_path):
         assert all(s["status"] == "ok" for s in result["sections"])
         assert (tmp_path / "report.html").exists()
         return
+    if "[optimizer]" in text:  # a step-spectrum study (gandyn spectrum)
+        assert main(["spectrum", str(EXAMPLES / config), "--json", "--out", str(tmp_path)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["eigenvalues"] and (tmp_path / "spectrum.png").exists()
+        return
     if "[train]" in text:  # a training study: the config as written validates; run it small
         from gandyn.studies.config import parse_config
         from gandyn.studies.train import TrainConfig
