@@ -467,7 +467,8 @@ def closed_form_cases(eta: float = 0.2, sigma: float = 1.0, gamma: float = 0.5,
 
     def add(label, game, optimizer, rho, high):
         cases.append({"label": label, "config": {"game": game, "optimizer": optimizer,
-                                                 "spectrum": {"method": "dense"}},
+                                                 "spectrum": {"method": "dense", "nash": False,
+                                                              "scan_points": 24}},
                       "closed": {"spectral_radius": rho, "stable_eta_max": high}})
 
     for order in ("simultaneous", "alternating"):
