@@ -2,6 +2,7 @@
 
 import importlib.util
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_the_flat_parameters_and_the_field_agree(pair):
         tgan = TorchGAN(G, D, x, z)
         np.testing.assert_array_equal(tgan.theta0.numpy(), np.asarray(gan.game.theta0))
         np.testing.assert_array_equal(tgan.omega0.numpy(), np.asarray(gan.game.omega0))
-        g_t, g_o = gan.game.gradients(gan.game.theta0, gan.game.omega0)
+        g_t, g_o = eqx.filter_jit(lambda g: g.gradients(g.theta0, g.omega0))(gan.game)
         d_t, d_o = tgan.field(tgan.theta0, tgan.omega0)
         np.testing.assert_allclose(d_t.detach().numpy(), np.asarray(g_t), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(d_o.detach().numpy(), -np.asarray(g_o), rtol=1e-12, atol=1e-14)
@@ -71,13 +72,14 @@ def test_the_flat_parameters_and_the_field_agree(pair):
 # The optimisers' maps are one piece of code for both frameworks (apply_step); what differs is
 # the field (gradients, penalties, the consensus VJP) and the flattening of the state. One case
 # per part of that: sub-updates with TTUR and n_disc, the consensus VJP, a state with a momentum
-# buffer and the frozen preconditioner (Adam), the past point (optimistic), and R1.
+# buffer and the frozen preconditioner (Adam, with R1 on the non-saturating loss), the past
+# point (optimistic).
 OPTIMISERS = [GDA(0.1, eta_omega=0.2, order="alternating", n_disc=2), Consensus(0.1, gamma=0.5),
-              Adam(0.01, betas=(0.5, 0.9), eps=1e-3), Optimistic(0.1)]
+              Optimistic(0.1)]
 
 
 CASES = [(o, "vanilla", 0.0) for o in OPTIMISERS] + [
-    (GDA(0.1, order="alternating"), "non-saturating", 0.5)]  # R1: third derivatives of D
+    (Adam(0.01, betas=(0.5, 0.9), eps=1e-3, order="alternating"), "non-saturating", 0.5)]
 
 
 @pytest.mark.parametrize("optimizer,loss,r1", CASES,
