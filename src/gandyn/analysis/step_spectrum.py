@@ -575,14 +575,16 @@ def _advance(step: TrainingStep, state: StepState, n: int):
 
 def spectrum_along_training(step: TrainingStep, state: Optional[StepState] = None, *,
                             steps: int, every: int, k: int = 6, tol: float = 1e-10,
-                            seed: int = 0, method: str = "arnoldi",
+                            seed: int = 0, method: str = "arnoldi", warm_start: bool = True,
                             callback: Optional[Callable] = None) -> AlongTraining:
     """Train with ``step`` (full-batch) and take the spectrum of the step every ``every`` steps.
 
-    Each Arnoldi solve is warm-started from the previous solve's leading
-    eigenvector (``v0``, its real part): along a slowly moving trajectory it
-    needs fewer products than a cold start. ``callback(t, state, spectrum)``
-    sees every record.
+    With ``warm_start`` each Arnoldi solve starts from the previous solve's
+    leading eigenvector (``v0``, its real part), else from the same seeded
+    random vector. A warm start is no guarantee of fewer products: ARPACK
+    still has to build the other ``k − 1`` directions, and a start close to one
+    eigenvector can cost more (``examples/stability_along_training.py``
+    prints both counts). ``callback(t, state, spectrum)`` sees every record.
     """
     if not (isinstance(every, int) and every >= 1 and isinstance(steps, int) and steps >= 0):
         raise InputError("steps must be >= 0 and every >= 1 (integers)")
@@ -593,7 +595,8 @@ def spectrum_along_training(step: TrainingStep, state: Optional[StepState] = Non
     while True:
         spec = step_spectrum(step, state, method=method, k=k, which=("LM",), v0=v0, tol=tol,
                              seed=seed, n_residuals=1, operator="jvp")
-        if method == "arnoldi" and spec.eigenvectors is not None and spec.eigenvectors.size:
+        if warm_start and method == "arnoldi" and spec.eigenvectors is not None \
+                and spec.eigenvectors.size:
             lead = spec.eigenvectors[:, 0]
             v0 = lead.real if np.any(lead.real) else lead.imag
         out.steps.append(t)
