@@ -92,15 +92,20 @@ def test_readable_summary_without_json(tmp_path, capsys):
 
 
 def test_arnoldi_momentum_and_checkpoint(tmp_path, capsys):
-    """A checkpoint (.npy and .npz) and the Arnoldi route on a 4-dimensional bilinear game."""
+    """A checkpoint (.npy, .npz and an equinox file) and the Arnoldi route on a 4-dimensional
+    bilinear game."""
     sigma = 1.0
     text = BILINEAR.format(sigma=sigma).replace("[[0.0]]", "[[0.0, 0.0], [0.0, 0.0]]").replace(
         f"[[{sigma}]]", f"[[{sigma}, 0.0], [0.0, 2.0]]").replace("[1.0]", "[1.0, 1.0]")
     u = np.array([0.0, 0.0, 0.0, 0.0])
     np.save(tmp_path / "u.npy", u)
     np.savez(tmp_path / "u.npz", theta=u[:2], omega=u[2:])
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    eqx.tree_serialise_leaves(tmp_path / "u.eqx", (jnp.asarray(u[:2]), jnp.asarray(u[2:])))
     results = []
-    for name in ("u.npy", "u.npz"):
+    for name in ("u.npy", "u.npz", "u.eqx"):
         cfg = text + f"""
 [optimizer]
 kind = "momentum"
@@ -120,8 +125,9 @@ stable_range = false
         code, cap = _run(tmp_path, cfg, capsys=capsys)
         assert code == 0, cap.err
         results.append(json.loads(cap.out))
-    for a, b in zip(results[0]["eigenvalues"], results[1]["eigenvalues"], strict=True):
-        assert a == pytest.approx(b)
+    for other in results[1:]:
+        for a, b in zip(results[0]["eigenvalues"], other["eigenvalues"], strict=True):
+            assert a == pytest.approx(b)
     r = results[0]
     assert r["dim"] == 8 and len(r["eigenvalues"]) == 3 and r["matvecs"] > 0
     assert r["residual_max"] < 1e-8 and r["stable_eta_range"] is None
