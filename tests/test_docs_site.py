@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PAGES = ["index", "games", "sde", "long_run", "train", "spectrum", "kernel", "report", "benchmarks",
-         "api"]
+PAGES = ["index", "games", "sde", "long_run", "train", "spectrum", "stability", "kernel", "report",
+         "benchmarks", "api"]
 
 # A few public names from different modules; each must have its own entry on the API page.
 API_NAMES = [
@@ -18,6 +18,8 @@ API_NAMES = [
     "gandyn.games.tanh_wgan.tanh_wgan",
     "gandyn.analysis.weak_error.monte_carlo_weak_error",
     "gandyn.analysis.game_spectrum.update_spectrum",
+    "gandyn.analysis.step_spectrum.step_spectrum",
+    "gandyn.analysis.update_maps.training_step",
     "gandyn.schedules.fdr.scale_by_fdr",
     "gandyn.schedules.torch.FDRScheduler",
     "gandyn.kernel.theory.theorem1_spectrum",

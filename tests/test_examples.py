@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gandyn.cli import main
@@ -23,6 +24,11 @@ def test_example_configs_run(config, capsys, tmp_path):
         result = json.loads(capsys.readouterr().out)
         assert all(s["status"] == "ok" for s in result["sections"])
         assert (tmp_path / "report.html").exists()
+        return
+    if "[optimizer]" in text:  # a step-spectrum study (gandyn spectrum)
+        assert main(["spectrum", str(EXAMPLES / config), "--json", "--out", str(tmp_path)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["eigenvalues"] and (tmp_path / "spectrum.png").exists()
         return
     if "[train]" in text:  # a training study: the config as written validates; run it small
         from gandyn.studies.config import parse_config
@@ -81,10 +87,13 @@ def test_full_size_configs_validate(config):
                                          ("fdr_schedule.py", ["--steps", "2000"]),
                                          ("kernel_modes.py", ["--steps", "200", "--n-gen", "16"]),
                                          ("game_spectrum.py", ["--hidden", "8", "--depth", "1"]),
-                                         ("long_run.py", ["--paths", "100", "--steps", "400"])])
+                                         ("long_run.py", ["--paths", "100", "--steps", "400"]),
+                                         ("stability_along_training.py",
+                                          ["--steps", "40", "--every", "20"])])
 def test_example_scripts_run(script, args, tmp_path):
     extra = ["--out", str(tmp_path)] if script in ("sga_vs_sde.py", "kernel_modes.py",
-                                                   "game_spectrum.py", "long_run.py") else []
+                                                   "game_spectrum.py", "long_run.py",
+                                                   "stability_along_training.py") else []
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args, *extra],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -110,6 +119,13 @@ def test_example_scripts_run(script, args, tmp_path):
         for name in ("dirac_alt", "dirac_sml", "mlp_alt", "mlp_sml"):
             assert (tmp_path / f"{name}.png").stat().st_size > 0
         assert "largest stable η" in proc.stdout
+    if script == "stability_along_training.py":
+        result = json.loads((tmp_path / "along.json").read_text())
+        assert result["steps"] == [0, 20, 40] and len(result["path_angle"]["alphas"]) == 100
+        # the warm and the cold start find the same leading eigenvalue
+        np.testing.assert_allclose(result["radius"], result["radius_cold_start"], atol=1e-8)
+        assert max(result["residual_max"]) < 1e-6
+        assert (tmp_path / "margin.png").stat().st_size > 0
     if script == "long_run.py":
         result = json.loads((tmp_path / "long_run.json").read_text())
         # The script's game and settings are examples/invariant_lq.toml's.

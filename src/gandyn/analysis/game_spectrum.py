@@ -14,7 +14,9 @@ products, so the Jacobian is never built.
 
 For the Dirac-GAN of Mescheder et al. (2018) with a WGAN loss and
 discriminator weight decay ``γ``, the SML map is ``I + η [[0, 1], [−1, −γ]]``
-(stable iff ``η < γ``) and the ALT map ``[[1 − η², η(1 − ηγ)], [−η, 1 − ηγ]]``
+(stable iff ``η < γ`` when ``γ ≤ 2``; for ``γ > 2`` the eigenvalues of
+``[[0, 1], [−1, −γ]]`` are real and the bound is ``η < γ − √(γ² − 4)``, e.g.
+0.76 at ``γ = 3``; see docs/stability.md) and the ALT map ``[[1 − η², η(1 − ηγ)], [−η, 1 − ηγ]]``
 (trace ``2 − η² − ηγ``, determinant ``1 − ηγ``; by the Jury conditions stable
 iff ``η < √(γ² + 4) − γ`` for ``γ > 0``; without weight decay its
 eigenvalues sit on the unit circle for ``η < 2``: neutral, no convergence);

@@ -19,10 +19,12 @@ from ..studies.config import PositiveFloat, StrictModel, load_toml, parse_config
 from ..studies.executor_config import ExecutorConfig
 from ..studies.kernel import Convention, KernelGame
 
-__all__ = ["SECTION_NAMES", "ReportSettings", "WeakOrderSection", "FileSection", "KernelSection",
+__all__ = ["SECTION_NAMES", "DEFAULT_SECTIONS", "StabilitySection", "ReportSettings", "WeakOrderSection", "FileSection", "KernelSection",
            "ReportConfig", "load_report_config"]
 
-SECTION_NAMES = ("weak_order", "invariant", "kernel", "train")
+SECTION_NAMES = ("weak_order", "invariant", "kernel", "train", "stability")
+#: The sections a report runs when ``[report] sections`` is not given.
+DEFAULT_SECTIONS = ("weak_order", "invariant", "kernel", "train")
 
 
 def _table_spelling(value):
@@ -40,7 +42,7 @@ def _distinct(values: list) -> list:
 
 
 class ReportSettings(StrictModel):
-    sections: list[SectionName] = Field(default_factory=lambda: list(SECTION_NAMES), min_length=1)
+    sections: list[SectionName] = Field(default_factory=lambda: list(DEFAULT_SECTIONS), min_length=1)
     seed: int = Field(0, ge=0)
     quick: bool = False
     title: str = "gandyn report"
@@ -59,6 +61,15 @@ class WeakOrderSection(StrictModel):
 
 class FileSection(StrictModel):
     config: Optional[str] = None
+
+
+class StabilitySection(StrictModel):
+    """The stability section: the step size, the bilinear game's σ, R1's and consensus's γ, β."""
+
+    eta: PositiveFloat = 0.2
+    sigma: PositiveFloat = 1.0
+    gamma: PositiveFloat = 0.5
+    beta: float = Field(-0.5, gt=-1, lt=1)
 
 
 class KernelSection(KernelGame):
@@ -91,6 +102,7 @@ class ReportConfig(StrictModel):
     invariant: FileSection = FileSection()
     kernel: KernelSection = KernelSection()
     train: FileSection = FileSection()
+    stability: StabilitySection = StabilitySection()
     # Where the sections' tasks run (--executor and --ray-* override it); never part of a
     # section's numbers, so not of its checkpoint key either.
     executor: Optional[ExecutorConfig] = None

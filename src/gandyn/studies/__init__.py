@@ -11,6 +11,7 @@ prints) and ``to_frame()`` (a tidy pandas table), and ``write_outputs``
 * :mod:`~gandyn.studies.invariant`: stationary law, Theorem 6, FDRs (§4);
 * :mod:`~gandyn.studies.kernel`: kernel-discriminator GDA (Becker et al.);
 * :mod:`~gandyn.studies.train`: the FDR schedule in GAN training;
+* :mod:`~gandyn.studies.step_spectrum`: local stability of a whole training step;
 * :mod:`~gandyn.studies.config`, :mod:`~gandyn.studies.executor`,
   :mod:`~gandyn.studies.result`: the shared config idiom, tasks and executors,
   and the result convention;
@@ -20,7 +21,7 @@ prints) and ``to_frame()`` (a tidy pandas table), and ``write_outputs``
 
 import importlib
 
-__all__ = ["weak_order", "invariant", "kernel", "train", "config", "executor", "result",
+__all__ = ["weak_order", "invariant", "kernel", "train", "step_spectrum", "config", "executor", "result",
            "executor_config", "ray_executor"]
 
 

@@ -1,0 +1,207 @@
+"""``gandyn spectrum``: the JSON contract, the study behind it, outputs, and bad configs (exit 2)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gandyn.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+BILINEAR = """
+[game]
+kind = "linear-quadratic"
+A = [[0.0]]
+C = [[{sigma}]]
+D = [[0.0]]
+sigma_theta = [[0.0]]
+sigma_omega = [[0.0]]
+theta0 = [1.0]
+omega0 = [1.0]
+"""
+
+CONTRACT = ("eigenvalues", "spectral_radius", "stable", "stable_eta_range", "jacobian_eigenvalues",
+            "matvecs", "seconds", "out", "files")
+
+
+def _run(tmp_path, text, *extra, capsys):
+    path = tmp_path / "spectrum.toml"
+    path.write_text(text)
+    code = main(["spectrum", str(path), "--json", *extra])
+    captured = capsys.readouterr()
+    return code, captured
+
+
+def test_json_contract_and_outputs(tmp_path, capsys):
+    """The example config: Dirac-GAN with R1 γ = 0.5 under simultaneous GDA (docs/stability.md)."""
+    out = tmp_path / "out"
+    code = main(["spectrum", str(EXAMPLES / "spectrum_dirac_r1.toml"), "--json", "--out", str(out)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in CONTRACT + ("radius_per_eta",):
+        assert key in result, key
+    gamma, a, eta = 0.5, 0.5, 0.5
+    mu = np.roots([1, -gamma, a**2])  # eigenvalues of the game Jacobian
+    lam = 1 - eta * mu
+    assert [e["abs"] for e in result["eigenvalues"]] == sorted(
+        (e["abs"] for e in result["eigenvalues"]), reverse=True)
+    key = lambda z: (round(z.real, 8), z.imag)
+    np.testing.assert_allclose(sorted((complex(e["re"], e["im"]) for e in result["eigenvalues"]),
+                                      key=key), sorted(lam, key=key), atol=1e-10)
+    assert result["spectral_radius"] == pytest.approx(np.max(np.abs(lam)), abs=1e-12)
+    assert result["stable"] is True
+    low, high = result["stable_eta_range"]
+    assert high == pytest.approx(gamma / a**2, rel=1e-6) and low <= 1e-3 * eta * 1.0001
+    np.testing.assert_allclose(sorted((complex(e["re"], e["im"]) for e in
+                                       result["jacobian_eigenvalues"]), key=key),
+                               sorted(mu, key=key), atol=1e-10)
+    per_eta = {r["eta"]: r for r in result["radius_per_eta"]}
+    assert per_eta[2.5]["stable"] is False and per_eta[1.0]["stable"] is True
+    assert per_eta[1.0]["radius"] == pytest.approx(np.sqrt(1 - gamma + a**2), rel=1e-12)
+    assert result["point"]["converged"] is True and result["point"]["field_norm"] < 1e-10
+    assert result["out"] == str(out)
+    for name in ("spectrum.png", "spectrum.svg", "radius_eta.png", "eigenvalues.csv",
+                 "step_spectrum.json"):
+        assert (out / name).stat().st_size > 0
+        assert str(out / name) in result["files"]
+    assert json.loads((out / "step_spectrum.json").read_text())["eigenvalues"] == result[
+        "eigenvalues"]
+
+
+def test_json_equals_the_study_result(tmp_path, capsys):
+    from gandyn.studies.config import load_toml, parse_config
+    from gandyn.studies.step_spectrum import StepSpectrumConfig, run
+
+    path = EXAMPLES / "spectrum_bilinear_optimistic.toml"
+    assert main(["spectrum", str(path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    direct = run(parse_config(StepSpectrumConfig, load_toml(path))).to_json()
+    for timing in ("seconds", "elapsed_s"):
+        printed.pop(timing), direct.pop(timing)
+    assert printed == json.loads(json.dumps(direct))
+    assert printed["out"] is None and printed["files"] is None
+    assert printed["stable_eta_range"][1] == pytest.approx(1 / (2 * np.sqrt(3)), rel=1e-6)
+
+
+def test_readable_summary_without_json(tmp_path, capsys):
+    assert main(["spectrum", str(EXAMPLES / "spectrum_bilinear_optimistic.toml")]) == 0
+    text = capsys.readouterr().out
+    assert "spectral radius" in text and "stable for eta in" in text
+
+
+def test_arnoldi_momentum_and_checkpoint(tmp_path, capsys):
+    """A checkpoint (.npy, .npz and an equinox file) and the Arnoldi route on a 4-dimensional
+    bilinear game."""
+    sigma = 1.0
+    text = BILINEAR.format(sigma=sigma).replace("[[0.0]]", "[[0.0, 0.0], [0.0, 0.0]]").replace(
+        f"[[{sigma}]]", f"[[{sigma}, 0.0], [0.0, 2.0]]").replace("[1.0]", "[1.0, 1.0]")
+    u = np.array([0.0, 0.0, 0.0, 0.0])
+    np.save(tmp_path / "u.npy", u)
+    np.savez(tmp_path / "u.npz", theta=u[:2], omega=u[2:])
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    eqx.tree_serialise_leaves(tmp_path / "u.eqx", (jnp.asarray(u[:2]), jnp.asarray(u[2:])))
+    results = []
+    for name in ("u.npy", "u.npz", "u.eqx"):
+        cfg = text + f"""
+[optimizer]
+kind = "momentum"
+order = "alternating"
+eta = 0.3
+beta = -0.5
+
+[point]
+kind = "checkpoint"
+path = "{tmp_path / name}"
+
+[spectrum]
+method = "arnoldi"
+k = 3
+stable_range = false
+"""
+        code, cap = _run(tmp_path, cfg, capsys=capsys)
+        assert code == 0, cap.err
+        results.append(json.loads(cap.out))
+    for other in results[1:]:
+        for a, b in zip(results[0]["eigenvalues"], other["eigenvalues"], strict=True):
+            assert a == pytest.approx(b)
+    r = results[0]
+    assert r["dim"] == 8 and len(r["eigenvalues"]) == 3 and r["matvecs"] > 0
+    assert r["residual_max"] < 1e-8 and r["stable_eta_range"] is None
+    # the leading modulus: the larger of the two singular directions' quartics
+    rho = 0.0
+    for s in (1.0, 2.0):
+        poly = np.polymul(np.polymul([1, -1], [1, -1]), [1, 1, 0.25])
+        poly[1] += (0.3 * s) ** 2
+        rho = max(rho, np.max(np.abs(np.roots(poly))))
+    assert r["spectral_radius"] == pytest.approx(rho, abs=1e-8)
+
+
+BAD = [
+    ('kind = "nesterov"', "optimizer.kind must be one of"),
+    ('kind = "gda"\nbeta = 0.5', "beta is only for kind = 'momentum'"),
+    ('kind = "momentum"', "needs beta"),
+    ('kind = "extragradient"\norder = "alternating"', "order = 'alternating' is for"),
+    ('kind = "optimistic"\nn_disc = 2', "n_disc must be 1"),
+    ('kind = "adam"\nbetas = [0.9, 1.5]', "betas must be two numbers"),
+    ('kind = "gda"\nr1 = 1.0', "r1/r2 penalise a GAN"),
+    ('kind = "gda"\neta = "0.1"', "optimizer.eta"),
+    ('kind = "gda"\nlearning_rate = 0.1', "unknown field"),
+]
+
+
+@pytest.mark.parametrize("optimizer,message", BAD)
+def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, optimizer, message):
+    eta = "" if optimizer.split("\n")[-1].startswith("eta =") else "\neta = 0.1"
+    text = BILINEAR.format(sigma=1.0) + "\n[optimizer]\n" + optimizer + eta + "\n"
+    code, cap = _run(tmp_path, text, capsys=capsys)
+    assert code == 2
+    assert cap.out == ""
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], cap.err
+
+
+@pytest.mark.parametrize("tables,message", [
+    ('[point]\nkind = "checkpoint"', "needs path"),
+    ('[point]\nkind = "checkpoint"\npath = "no/such/file.npy"', "no such file"),
+    ('[spectrum]\nmethod = "arnoldi"\nk = 5', "arnoldi needs k < dim - 1"),
+    ('[spectrum]\nmethod = "lanczos"', "spectrum.method must be one of"),
+    ('[spectrum]\nwhich = ["LR"]', "which must start with 'LM'"),
+])
+def test_bad_point_and_spectrum_tables_exit_2(tmp_path, capsys, tables, message):
+    text = BILINEAR.format(sigma=1.0) + '\n[optimizer]\nkind = "gda"\neta = 0.1\n\n' + tables + "\n"
+    code, cap = _run(tmp_path, text, capsys=capsys)
+    assert code == 2
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], cap.err
+
+
+def test_checkpoint_of_the_wrong_size_exits_2(tmp_path, capsys):
+    np.save(tmp_path / "short.npy", np.zeros(3))
+    text = BILINEAR.format(sigma=1.0) + (f'\n[optimizer]\nkind = "gda"\neta = 0.1\n\n[point]\n'
+                                         f'kind = "checkpoint"\npath = "{tmp_path / "short.npy"}"\n')
+    code, cap = _run(tmp_path, text, capsys=capsys)
+    assert code == 2 and "holds 3 numbers; the game has 2" in cap.err
+
+
+def test_report_section_beside_the_closed_forms(tmp_path, capsys):
+    """``gandyn report`` with the opt-in section: every radius equals its closed form."""
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\neta = 0.3\n')
+    out = tmp_path / "report"
+    assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (section,) = printed["sections"]
+    assert section["status"] == "ok" and section["name"] == "stability"
+    summary = section["summary"]
+    assert summary["radius_matches_closed_form"] == summary["cases"] == 9
+    assert summary["optimistic_stable_eta_max"] == pytest.approx(1 / np.sqrt(3), rel=1e-6)
+    rows = json.loads((out / "stability" / "stability.json").read_text())
+    for row in rows:
+        if row["stable_eta_max_closed"] is not None:
+            assert row["stable_eta_range"][1] == pytest.approx(row["stable_eta_max_closed"],
+                                                               rel=1e-6), row["label"]
+    assert (out / "report.html").exists() and (out / "stability" / "spectrum.png").exists()
