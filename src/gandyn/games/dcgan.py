@@ -2,7 +2,8 @@
 
 The images stay at their native 8×8 (one channel, pixels scaled to
 ``[−1, 1]``, :func:`gandyn.datasets.digits`); nothing is padded or upsampled.
-Both networks are equinox modules (initialised as PyTorch does, drawn by NumPy from ``seed``) in the DCGAN pattern (Radford et al. 2016:
+Both networks are equinox modules (initialised as PyTorch does, drawn by NumPy
+from ``seed``) in the DCGAN pattern (Radford et al. 2016:
 strided convolutions in the discriminator, transposed convolutions in the
 generator, leaky ReLU in D, ReLU in G, tanh output), at width ``width``
 (channels of the first convolution):
