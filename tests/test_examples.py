@@ -65,8 +65,8 @@ def test_example_configs_run(config, capsys, tmp_path):
 
         raw = tomllib.loads(text)
         raw["game"].update(n_data=64, n_latent=64, hidden=4, depth=1)
-        raw["scaling"].update(kappas=[0.5, 1.0, 2.0], steps=8, n_records=2, seeds=[0, 1],
-                              eval_samples=20, nsr_pairs=2)
+        raw["scaling"].update(kappas=[1.0, 2.0], steps=4, n_records=1, seeds=[0, 1],
+                              eval_samples=20, nsr_pairs=2, optimizers=["adam"])
         path = tmp_path / config
         path.write_text(dumps_toml(raw))
         assert main(["scaling-rule", str(path), "--json", "--no-progress", "--out",

@@ -49,7 +49,7 @@ def test_coefficients_reject_l_below_one():
         make_svag_step(tanh_wgan(), SGAConfig("alt", 0.1, 2), 0)
 
 
-@pytest.mark.parametrize("scheme,n_disc", [("alt", 1), ("sml", 1), ("alt", 2)])
+@pytest.mark.parametrize("scheme,n_disc", [("alt", 2), ("sml", 1)])
 def test_l_equal_one_is_sga_step_for_step(scheme, n_disc):
     """Same key, same batches, same updates: the paths agree to float64 rounding at every step
     (XLA may fuse ``1·g + 0·g'`` differently, so 1 ulp is allowed), and a chain with other keys
@@ -100,7 +100,8 @@ def test_combined_field_by_enumeration(l, batch_size):
     pairs = list(itertools.product(range(len(batches)), repeat=2))
     b1_idx = _stack([batches[i] for i, _ in pairs])
     b2_idx = _stack([batches[j] for _, j in pairs])
-    g_th, g_om = jax.vmap(lambda a, b: svag_gradients(game, th, om, a, b, l))(b1_idx, b2_idx)
+    g_th, g_om = jax.jit(jax.vmap(lambda a, b: svag_gradients(game, th, om, a, b, l)))(b1_idx,
+                                                                                        b2_idx)
     fields = np.concatenate([-np.asarray(g_th), np.asarray(g_om)], axis=1)
     full_th, full_om = game.gradients(th, om)
     np.testing.assert_allclose(fields.mean(0), np.concatenate([-full_th, full_om]),
@@ -120,11 +121,11 @@ def test_minibatch_b1_is_unbiased_by_enumeration():
     pairs = list(itertools.product(range(len(batches)), repeat=2))
     a = _stack([batches[i] for i, _ in pairs])
     c = _stack([batches[j] for _, j in pairs])
-    estimates = jax.vmap(lambda x, y: minibatch_b1(game, u, x, y))(a, c)
+    estimates = jax.jit(jax.vmap(lambda x, y: minibatch_b1(game, u, x, y)))(a, c)
     np.testing.assert_allclose(np.asarray(estimates).mean(0), b1(game, u), rtol=1e-11,
                                atol=1e-13)
     # the same batch for both factors is biased: the comparison above can fail
-    same = jax.vmap(lambda x: minibatch_b1(game, u, x, x))(_stack(batches))
+    same = jax.jit(jax.vmap(lambda x: minibatch_b1(game, u, x, x)))(_stack(batches))
     assert np.max(np.abs(np.asarray(same).mean(0) - np.asarray(b1(game, u)))) > 1e-4
 
 
@@ -273,7 +274,7 @@ def test_alt_sde_chain_approaches_the_alt_sde_moments(generic_lq_spec):
     Monte Carlo at l = 16; that recursion converges to the exact ALT-SDE mean at order 1 in
     1/l, and ALT-SDE's mean is clearly apart from the b0-limit's."""
     game = linear_quadratic(generic_lq_spec)
-    eta, batch_size, n, paths = 0.4, 4, 5, 4000
+    eta, batch_size, n, paths = 0.4, 4, 5, 2000
     stats = simulate_svag(game, SGAConfig("alt", eta, batch_size), 16, n, paths,
                           jax.random.key(5), lambda u: u, drift="alt-sde")
     m_alt, _ = sde_moments(generic_lq_spec, "alt-sde", "blockdiag", eta, n, batch_size)
