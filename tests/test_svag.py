@@ -69,10 +69,14 @@ def test_l_equal_one_is_sga_step_for_step(scheme, n_disc):
     assert np.max(np.abs(np.asarray(w - u))) > 1e-3
 
 
+def _norm_and_first(u):
+    return jnp.array([u @ u, u[0]])
+
+
 def test_l_equal_one_run_statistics_are_sga_statistics():
     game = tanh_wgan(n_latent=8, n_data=8)
     cfg = SGAConfig("alt", eta_theta=0.2, batch_size=2)
-    f = lambda u: jnp.array([u @ u, u[0]])  # noqa: E731
+    f = _norm_and_first
     a = simulate_sga(game, cfg, 6, 50, jax.random.key(3), f)
     b = simulate_svag(game, cfg, 1, 6, 50, jax.random.key(3), f)
     np.testing.assert_allclose(b.mean, a.mean, rtol=0, atol=1e-13)
@@ -244,9 +248,9 @@ def test_every_l_and_eta_share_one_program():
     """l and η are traced: a sweep over l (and a new η) compiles the chain once."""
     import logging
 
-    game = tanh_wgan(n_latent=6, n_data=6, theta0=0.4, omega0=0.6)
-    f = lambda u: jnp.atleast_1d(u @ u)  # noqa: E731
-    simulate_svag(game, SGAConfig("alt", 0.2, 2), 2, 3, 32, jax.random.key(0), f)
+    game = tanh_wgan(n_latent=8, n_data=8)  # the game of the test above: its program is reused
+    f = _norm_and_first
+    simulate_svag(game, SGAConfig("alt", 0.2, 2), 2, 6, 50, jax.random.key(0), f)
     names = []
 
     class Handler(logging.Handler):
@@ -261,7 +265,7 @@ def test_every_l_and_eta_share_one_program():
     try:
         with jax.log_compiles(True):
             for l, eta in ((1, 0.2), (8, 0.2), (5, 0.1)):
-                simulate_svag(game, SGAConfig("alt", eta, 2), l, 3, 32, jax.random.key(0), f)
+                simulate_svag(game, SGAConfig("alt", eta, 2), l, 5, 50, jax.random.key(0), f)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old)
