@@ -219,7 +219,9 @@ class SVAGResult(StudyResult):
         for l, e, s in zip(self.ls, self.error_final, self.signed_error_final):
             lines.append(f"      l = {l:<5d} error_final = {_fmt(e)}  (signed {_fmt(s)})")
         r = self.richardson
-        lines.append(f"  Richardson in 1/l from l = {r['ls']}: {_fmt(r['limit'])}")
+        limit = r["limit"]
+        shown = "n/a" if limit is None or not math.isfinite(limit) else f"{limit:.6g}"
+        lines.append(f"  Richardson in 1/l from l = {r['ls']}: E f = {shown}")
         if self.convergence:
             c = self.convergence
             lines.append(f"  converged in l (l = {c['last_pair']}): {c['converged']}")
