@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gandyn.cli import main
 from gandyn.studies import svag
@@ -190,3 +192,36 @@ def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, needle):
 def test_missing_config_exits_2(tmp_path, capsys):
     code, captured = _run(["svag", str(tmp_path / "nope.toml")], capsys)
     assert code == 2 and "not found" in captured.err
+
+
+_SVAG_VALUES = ["0", "1", "-1", "0.3", "1e300", "nan", "inf", '"alt"', '"x"', "[1, 2]", "[0, 2]",
+                "[1, 1]", "[2.5, 4]", "[]", "true", '"monte-carlo"', '"theta[5]"']
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.sampled_from(["scheme", "eta", "batch_size", "horizon", "ls",
+                                                 "method", "test_function", "n_disc", "bogus"]),
+                                st.sampled_from(_SVAG_VALUES + [None])), min_size=1, max_size=3))
+def test_random_svag_settings_never_crash(tmp_path, capsys, edits):
+    """Exit 0 or exit 2 with one line, never a traceback (Monte Carlo runs are kept out: a valid
+    one would start real work)."""
+    table = {"scheme": '"sml"', "eta": "0.2", "batch_size": "4", "horizon": "2.0",
+             "ls": "[1, 2]", "method": '"exact"', "test_function": '"sq-norm"'}
+    for key, value in edits:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    if table.get("method") == '"monte-carlo"':
+        table["method"] = '"exact"'
+    text = LQ_GAME + "\n[svag]\n" + "\n".join(f"{k} = {v}" for k, v in table.items())
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    code = main(["svag", str(p), "--json"])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    else:
+        json.loads(captured.out)
