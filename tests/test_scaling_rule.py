@@ -26,7 +26,7 @@ loss = "wgan"
 optimizers = ["sgd", "adam"]
 eta = 0.05
 batch_size = 8
-kappas = [0.5, 1.0, 2.0]
+kappas = [1.0, 2.0]
 steps = 8
 n_records = 2
 seeds = [0, 1]
@@ -47,6 +47,7 @@ def test_square_root_and_linear_rules():
     assert 1 - hp["b1"] == pytest.approx(4 * 0.1) and 1 - hp["b2"] == pytest.approx(4 * 0.01)
     assert hp["eps"] == pytest.approx(0.5e-8)
     assert hp["batch_size"] == 32 and hp["steps"] == 2
+    s = s.model_copy(update={"kappas": [0.5, 1.0]})
     sgd = scaling_rule.scaled_hyperparameters(s, "sgd", 0.5)
     assert sgd == {"eta": pytest.approx(0.025), "batch_size": 4, "steps": 16}
 
@@ -74,7 +75,7 @@ def test_contract(tmp_path, capsys):
     p.write_text(CONFIG)
     assert main(["scaling-rule", str(p), "--json", "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["kappas"] == [0.5, 1.0, 2.0] and result["out"] is None
+    assert result["kappas"] == [1.0, 2.0] and result["out"] is None
     assert [r["rule"] for r in result["results"]] == ["linear", "square-root"]
     for r in result["results"]:
         assert r["base_steps"] == [0, 4, 8]
@@ -87,15 +88,15 @@ def test_contract(tmp_path, capsys):
                 base["curves"]["theta_norm"]["mean"][0])
             assert k["nsr_final_at_scaled_batch"]["theta"] == pytest.approx(
                 k["nsr_final"]["theta"] / k["kappa"])
-        assert sorted(r["holds_for"] + r["breaks_for"]) == [0.5, 1.0, 2.0]
+        assert sorted(r["holds_for"] + r["breaks_for"]) == [1.0, 2.0]
     direct = scaling_rule.run(_config()).to_json()
     assert direct["results"][0]["per_kappa"][0]["curves"] == \
         result["results"][0]["per_kappa"][0]["curves"]
 
 
 @pytest.mark.parametrize("edit,needle", [
-    (lambda t: t.replace("kappas = [0.5, 1.0, 2.0]", "kappas = [0.5, 2.0]"), "must contain 1"),
-    (lambda t: t.replace("kappas = [0.5, 1.0, 2.0]", "kappas = [0.3, 1.0]"), "batch_size * kappa"),
+    (lambda t: t.replace("kappas = [1.0, 2.0]", "kappas = [0.5, 2.0]"), "must contain 1"),
+    (lambda t: t.replace("kappas = [1.0, 2.0]", "kappas = [0.3, 1.0]"), "batch_size * kappa"),
     (lambda t: t.replace("steps = 8", "steps = 9"), "must divide steps"),
     (lambda t: t.replace('eta = 0.05', 'eta = 0.05\nadam_b1 = 0.4'), "square-root rule needs"),
     (lambda t: t.replace('kind = "mlp-gan"', 'kind = "tanh-wgan"').split("n_data")[0]
