@@ -43,8 +43,8 @@ from ..games.linear_quadratic import LinearQuadraticSpec
 from ..sga import sub_steps
 from .lq_exact import propagate_moments, sde_moments
 
-__all__ = ["svag_moments", "limit_moments", "fit_order_in_l", "richardson_in_l",
-           "RichardsonEstimate", "exact_svag_errors", "SVAGErrors"]
+__all__ = ["svag_moments", "limit_moments", "fit_order_in_l", "bootstrap_order_in_l",
+           "richardson_in_l", "RichardsonEstimate", "exact_svag_errors", "SVAGErrors"]
 
 
 def svag_moments(spec: LinearQuadraticSpec, scheme: str, eta: float, l: int, n_intervals: int,
