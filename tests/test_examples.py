@@ -46,6 +46,41 @@ def test_example_configs_run(config, capsys, tmp_path):
         result = json.loads(capsys.readouterr().out)
         assert result["results"] and (tmp_path / "training.png").exists()
         return
+    if "[svag]" in text:  # an SVAG study: exact as written; Monte Carlo and networks made small
+        from gandyn.report.toml_text import dumps_toml
+        from gandyn.studies.config import tomllib
+
+        raw = tomllib.loads(text)
+        path = EXAMPLES / config
+        if raw["svag"]["method"] == "monte-carlo":
+            raw["svag"].update(paths=200, substeps=2, ls=[1, 2])
+            if raw["game"]["kind"] == "dcgan":
+                raw["game"].update(width=2, latent_dim=2, n_data=64, n_latent=64)
+                raw["svag"].update(seeds=[0, 1], horizon=2 * raw["svag"]["eta"], n_records=1,
+                                   eval_samples=20)
+            path = tmp_path / config
+            path.write_text(dumps_toml(raw))
+        assert main(["svag", str(path), "--json", "--no-progress", "--out", str(tmp_path)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["ls"] == raw["svag"]["ls"] and len(result["error_final"]) == len(result["ls"])
+        assert (tmp_path / "svag.png").exists()
+        return
+    if "[scaling]" in text:  # a scaling-rule study, made small
+        from gandyn.report.toml_text import dumps_toml
+        from gandyn.studies.config import tomllib
+
+        raw = tomllib.loads(text)
+        raw["game"].update(n_data=64, n_latent=64, hidden=4, depth=1)
+        raw["scaling"].update(kappas=[1.0, 2.0], steps=4, n_records=1, seeds=[0, 1],
+                              eval_samples=20, nsr_pairs=2, optimizers=["adam"])
+        path = tmp_path / config
+        path.write_text(dumps_toml(raw))
+        assert main(["scaling-rule", str(path), "--json", "--no-progress", "--out",
+                     str(tmp_path)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert [r["optimizer"] for r in result["results"]] == raw["scaling"]["optimizers"]
+        assert (tmp_path / "scaling_rule.png").exists()
+        return
     if "[study]" not in text:  # a stationary study
         assert main(["invariant", str(EXAMPLES / config), "--json", "--out", str(tmp_path)]) == 0
         result = json.loads(capsys.readouterr().out)

@@ -130,7 +130,7 @@ def test_task_seeds_come_from_the_seed_and_the_task():
 
 @pytest.mark.parametrize("table,needle", [
     ({"kind": "tanh_wgan"}, "game.kind must be one of linear-quadratic, tanh-wgan, dirac, "
-                            "mlp-gan, python; got 'tanh_wgan'"),
+                            "mlp-gan, dcgan, python; got 'tanh_wgan'"),
     ({}, "game.kind is missing"),
     ({"kind": "tanh-wgan", "n_latnt": 3}, "game.n_latnt: unknown field (unknown key 'n_latnt' "
                                           "in [game]; did you mean 'n_latent'?)"),

@@ -22,7 +22,8 @@ from ..errors import InputError, UsageError, one_line
 __all__ = ["main", "build_parser", "compilation_cache_dir", "UsageError"]
 
 #: The subcommand modules, in the order ``gandyn --help`` lists them.
-SUBCOMMANDS = ("weak_order", "invariant", "kernel", "train", "spectrum", "report")
+SUBCOMMANDS = ("weak_order", "invariant", "kernel", "train", "svag", "scaling_rule", "spectrum",
+               "report")
 
 
 def build_parser():

@@ -19,6 +19,10 @@ Game tables (``[game]``, chosen by ``kind``):
   ``n_data``, ``data_seed``, ``loss`` (vanilla, non-saturating, wgan, wgan-gp),
   ``latent_dim``, ``hidden``, ``depth``, ``n_latent``, ``gp_weight``,
   ``weight_decay``, ``seed``.
+* ``dcgan``: the convolutional GAN on the 8×8 digits (:mod:`gandyn.games.dcgan`):
+  ``loss`` (vanilla, non-saturating, wgan, wgan-gp), ``width``, ``latent_dim``,
+  ``n_data`` (all 1797 digits when absent), ``n_latent``, ``n_penalty``,
+  ``gp_weight``, ``weight_decay``, ``seed``, ``data_seed``.
 * ``python``: ``entry = "module:function"``, a callable returning a
   :class:`gandyn.games.Game`, called with the keyword arguments of the
   optional ``options`` table; the module is looked up on the working
@@ -44,7 +48,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = ["StrictModel", "Method", "GameConfig", "GAME_KINDS", "LinearQuadraticGame",
-           "TanhWGANGame", "DiracGame", "MLPGANGame", "PythonGame", "PositiveFloat",
+           "TanhWGANGame", "DiracGame", "MLPGANGame", "DCGANGame", "PythonGame", "PositiveFloat",
            "check_exact_needs_lq", "format_validation_error", "load_toml", "parse_config", "read_config",
            "tomllib"]
 
@@ -181,6 +185,33 @@ class MLPGANGame(StrictModel):
         return (lambda theta: gan.generate(theta, z)), gan.game.terms[0].data
 
 
+class DCGANGame(StrictModel):
+    kind: Literal["dcgan"]
+    loss: Literal["vanilla", "non-saturating", "wgan", "wgan-gp"] = "non-saturating"
+    width: int = Field(32, ge=1, le=4096)
+    latent_dim: int = Field(16, ge=1, le=10**4)
+    n_data: Optional[int] = Field(None, ge=1, le=1797)
+    n_latent: int = Field(2048, ge=1, le=10**7)
+    n_penalty: int = Field(512, ge=1, le=10**7)
+    gp_weight: float = Field(10.0, ge=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    seed: int = 0
+    data_seed: int = 0
+
+    def build_gan(self):
+        from ..games.dcgan import dcgan
+
+        return dcgan(**self.model_dump(exclude={"kind"}))
+
+    def build(self):
+        return self.build_gan().game
+
+    def generator(self):
+        gan = self.build_gan()
+        z = gan.game.terms[1].data
+        return (lambda theta: gan.generate(theta, z)), gan.game.terms[0].data
+
+
 class PythonGame(StrictModel):
     """A game written in Python: ``entry = "module:function"`` returning a ``Game``."""
 
@@ -229,9 +260,10 @@ class PythonGame(StrictModel):
 
 
 GameConfig = Annotated[Union[LinearQuadraticGame, TanhWGANGame, DiracGame, MLPGANGame,
-                             PythonGame], Field(discriminator="kind")]
+                             DCGANGame, PythonGame], Field(discriminator="kind")]
 GAME_KINDS = tuple(get_args(m.model_fields["kind"].annotation)[0]
-                   for m in (LinearQuadraticGame, TanhWGANGame, DiracGame, MLPGANGame, PythonGame))
+                   for m in (LinearQuadraticGame, TanhWGANGame, DiracGame, MLPGANGame, DCGANGame,
+                             PythonGame))
 
 
 def check_exact_needs_lq(method: str, game) -> None:

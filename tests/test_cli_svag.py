@@ -1,0 +1,215 @@
+"""``gandyn svag``: the JSON contract, the study result, the figures, and bad configs (exit 2)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gandyn.cli import main
+from gandyn.studies import svag
+from gandyn.studies.config import parse_config, tomllib
+
+LQ_GAME = """
+[game]
+kind = "linear-quadratic"
+A = [[1.0, 0.2], [0.2, 0.5]]
+C = [[1.0, 0.3], [-0.2, 0.8]]
+D = [[0.5, 0.0], [0.0, 0.3]]
+sigma_theta = [[0.3, 0.1], [0.1, 0.2]]
+sigma_omega = [[0.25, -0.05], [-0.05, 0.15]]
+sigma_theta_omega = [[0.1, 0.05], [0.0, -0.08]]
+theta0 = [1.0, -0.5]
+omega0 = [0.5, 1.0]
+"""
+
+SVAG = """
+[svag]
+scheme = "{scheme}"
+eta = 0.2
+batch_size = 4
+horizon = 2.0
+ls = [1, 2, 4, 8, 16]
+method = "exact"
+test_function = "sq-norm"
+"""
+
+CONTRACT = {"scheme", "covariance", "ls", "error_final", "signed_error_final", "order_in_l",
+            "out", "files"}
+
+
+def _write(tmp_path, text, name="svag.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured
+
+
+@pytest.mark.parametrize("scheme,covariance", [("alt", "blockdiag"), ("sml", "joint")])
+def test_exact_contract(tmp_path, capsys, scheme, covariance):
+    text = LQ_GAME + SVAG.format(scheme=scheme)
+    out = tmp_path / "out"
+    code, captured = _run(["svag", _write(tmp_path, text), "--json", "--out", str(out)], capsys)
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert CONTRACT <= set(result)
+    assert result["scheme"] == scheme and result["covariance"] == covariance
+    assert result["ls"] == [1, 2, 4, 8, 16] and result["n_steps"] == [10, 20, 40, 80, 160]
+    assert result["order_in_l"] == pytest.approx(1.0, abs=0.2)
+    assert [abs(s) for s in result["signed_error_final"]] == pytest.approx(result["error_final"])
+    assert "error_final_ci" not in result  # exact: no intervals
+    for name in ("svag.png", "svag.svg", "svag.csv", "svag.json"):
+        assert (out / name).stat().st_size > 0
+    assert sorted(result["files"]) == sorted(str(out / n) for n in
+                                             ("svag.png", "svag.svg", "svag.csv", "svag.json"))
+    # the CLI prints the study's result
+    config = parse_config(svag.SVAGConfig, tomllib.loads(text))
+    direct = svag.run(config).to_json()
+    for key in ("error_final", "signed_error_final", "order_in_l", "limit_final", "richardson"):
+        assert direct[key] == result[key]
+
+
+def test_without_out_the_fields_are_still_there(tmp_path, capsys):
+    code, captured = _run(["svag", _write(tmp_path, LQ_GAME + SVAG.format(scheme="sml")),
+                           "--json"], capsys)
+    assert code == 0
+    result = json.loads(captured.out)
+    assert result["out"] is None and result["files"] is None
+    code, captured = _run(["svag", _write(tmp_path, LQ_GAME + SVAG.format(scheme="sml"))],
+                          capsys)
+    assert code == 0 and "order in 1/l" in captured.out
+
+
+# The example's study at the size tests/test_examples.py runs it: the compiled programs are shared.
+TANH = (Path(__file__).resolve().parent.parent / "examples" / "svag_tanh.toml").read_text()
+TANH = TANH.replace("paths = 100000", "paths = 200").replace("substeps = 8", "substeps = 2")
+TANH = TANH.replace("ls = [1, 2, 4, 8]", "ls = [1, 2]")
+
+
+def test_monte_carlo_contract(tmp_path, capsys):
+    code, captured = _run(["svag", _write(tmp_path, TANH), "--json", "--no-progress"], capsys)
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert CONTRACT | {"error_final_ci", "order_in_l_ci"} <= set(result)
+    assert result["limit_kind"] == "per-sample-sde" and result["covariance"] == "blockdiag"
+    assert len(result["error_final_ci"]) == 2 and len(result["order_in_l_ci"]) == 2
+    for e, (lo, hi) in zip(result["error_final"], result["error_final_ci"]):
+        assert lo <= e <= hi
+    # --paths and --seed override the config; the same seed gives the same numbers
+    code, again = _run(["svag", _write(tmp_path, TANH), "--json", "--no-progress"], capsys)
+    assert json.loads(again.out)["chain_final"] == result["chain_final"]
+    code, other = _run(["svag", _write(tmp_path, TANH), "--json", "--no-progress",
+                        "--seed", "2"], capsys)
+    assert json.loads(other.out)["chain_final"] != result["chain_final"]
+
+
+MLP = """
+[game]
+kind = "mlp-gan"
+n_data = 64
+n_latent = 64
+hidden = 4
+depth = 1
+loss = "wgan"
+
+[svag]
+scheme = "sml"
+eta = 0.05
+batch_size = 8
+horizon = 0.2
+ls = [1, 2, 4]
+method = "monte-carlo"
+seeds = [0, 1, 2]
+n_records = 2
+eval_samples = 32
+"""
+
+
+def test_network_game_curves_and_verdict(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, captured = _run(["svag", _write(tmp_path, MLP), "--json", "--no-progress", "--out",
+                           str(out)], capsys)
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["limit_kind"] == "richardson" and result["covariance"] == "joint"
+    curves = result["curves"]
+    assert curves["t"] == pytest.approx([0.0, 0.1, 0.2])
+    assert curves["quantities"] == ["loss_d", "loss_g", "theta_norm", "omega_norm"]
+    for l in ("1", "2", "4"):
+        per_seed = curves["per_l"][l]["theta_norm"]["per_seed"]
+        assert len(per_seed) == 3 and all(len(row) == 3 for row in per_seed)
+        # every chain starts at the game's initial point
+        assert len({row[0] for row in per_seed}) == 1
+    conv = result["convergence"]
+    assert conv["last_pair"] == [2, 4] and isinstance(conv["converged"], bool)
+    assert [p["ls"] for p in conv["successive"]] == [[1, 2], [2, 4]]
+    assert set(conv["l1_gap"]) == set(curves["quantities"])
+    # the extrapolated limit is the Richardson value of the two largest l
+    f2, f4 = result["chain_final"][1], result["chain_final"][2]
+    assert result["limit_final"] == pytest.approx(2 * f4 - f2)
+    assert (out / "svag_curves.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda t: t.replace("horizon = 2.0", "horizon = 2.1"), "horizon / eta must be a positive integer"),
+    (lambda t: t.replace("ls = [1, 2, 4, 8, 16]", "ls = [1, 2, 2]"), "ls must be distinct"),
+    (lambda t: t.replace("ls = [1, 2, 4, 8, 16]", "ls = [0, 2]"), "svag.ls"),
+    (lambda t: t.replace("ls = [1, 2, 4, 8, 16]", "ls = [4]"), "svag.ls"),
+    (lambda t: t.replace('scheme = "sml"', 'scheme = "extragradient"'), "svag.scheme must be one of"),
+    (lambda t: t.replace("eta = 0.2", "eta = -0.2"), "svag.eta"),
+    (lambda t: t.replace("eta = 0.2", "etas = 0.2"), "unknown field"),
+    (lambda t: t.replace('test_function = "sq-norm"', 'test_function = "cube"'), "svag.test_function"),
+    (lambda t: '[game]\nkind = "tanh-wgan"\n[svag]' + t.split("[svag]")[1],
+     "needs a linear-quadratic game"),
+])
+def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, needle):
+    text = edit(LQ_GAME + SVAG.format(scheme="sml"))
+    code, captured = _run(["svag", _write(tmp_path, text), "--json"], capsys)
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], captured.err
+
+
+def test_missing_config_exits_2(tmp_path, capsys):
+    code, captured = _run(["svag", str(tmp_path / "nope.toml")], capsys)
+    assert code == 2 and "not found" in captured.err
+
+
+_SVAG_VALUES = ["0", "1", "-1", "0.3", "1e300", "nan", "inf", '"alt"', '"x"', "[1, 2]", "[0, 2]",
+                "[1, 1]", "[2.5, 4]", "[]", "true", '"monte-carlo"', '"theta[5]"']
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.sampled_from(["scheme", "eta", "batch_size", "horizon", "ls",
+                                                 "method", "test_function", "n_disc", "bogus"]),
+                                st.sampled_from(_SVAG_VALUES + [None])), min_size=1, max_size=3))
+def test_random_svag_settings_never_crash(tmp_path, capsys, edits):
+    """Exit 0 or exit 2 with one line, never a traceback (Monte Carlo runs are kept out: a valid
+    one would start real work)."""
+    table = {"scheme": '"sml"', "eta": "0.2", "batch_size": "4", "horizon": "2.0",
+             "ls": "[1, 2]", "method": '"exact"', "test_function": '"sq-norm"'}
+    for key, value in edits:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    if table.get("method") == '"monte-carlo"':
+        table["method"] = '"exact"'
+    text = LQ_GAME + "\n[svag]\n" + "\n".join(f"{k} = {v}" for k, v in table.items())
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    code = main(["svag", str(p), "--json"])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    else:
+        json.loads(captured.out)
