@@ -13,9 +13,15 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 settings.register_profile("dev", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev")
 
-# The command's compiled programs go to one folder per test session, not the user's cache.
+# The command's compiled programs go to one folder per test session, not the user's cache, and
+# one per pytest-xdist worker: two processes writing and reading one cache at once can see a
+# half-written entry (JAX then warns and compiles again).
 os.environ.setdefault("GANDYN_COMPILATION_CACHE",
                       os.path.join(tempfile.mkdtemp(prefix="gandyn-jax-cache-"), "jax"))
+if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("_GANDYN_CACHE_PER_WORKER"):
+    os.environ["GANDYN_COMPILATION_CACHE"] = os.path.join(os.environ["GANDYN_COMPILATION_CACHE"],
+                                                          os.environ["PYTEST_XDIST_WORKER"])
+    os.environ["_GANDYN_CACHE_PER_WORKER"] = "1"
 
 # Checks against exact values run in float64.
 jax.config.update("jax_enable_x64", True)
