@@ -23,8 +23,7 @@ from gandyn.studies.config import parse_config
 from gandyn.studies.executor import Executor, Task
 from small_studies import WEAK_ORDER
 
-# One Ray cluster per session: every Ray test on the same pytest-xdist worker.
-pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.usefixtures("ray_cluster")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,9 +13,6 @@ from gandyn.report.sections import INVARIANT_STUDY, train_study_config, weak_ord
 from gandyn.report.toml_text import dumps_toml
 from gandyn.report.config import load_report_config
 
-# One quick report per session (the quick_report fixture): these tests on one xdist worker.
-pytestmark = pytest.mark.xdist_group("report")
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SECTION_FILES = {

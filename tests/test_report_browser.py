@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-# One quick report per session (the quick_report fixture): these tests on one xdist worker.
-pytestmark = pytest.mark.xdist_group("report")
-
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
