@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from .gan_terms import FakeNonSaturatingTerm, FakeTerm, GradientPenaltyTerm, RealTerm
 from .base import Game, LossTerm, with_weight_decay, zero_loss
 
 __all__ = ["DCGAN", "dcgan_game", "dcgan", "DCGAN_LOSSES", "IMAGE_SIDE"]
@@ -191,31 +192,21 @@ class _Loss:
         return _networks(self.shape)[0](theta)(z)
 
 
-class _Real(_Loss):
-    def __call__(self, theta, omega, x):
-        return self.D(omega, x) if self.wgan else -jax.nn.softplus(-self.D(omega, x))
+class _Real(RealTerm, _Loss):
+    pass
 
 
-class _Fake(_Loss):
-    def __call__(self, theta, omega, z):
-        logit = self.D(omega, self.G(theta, z))
-        return -logit if self.wgan else -jax.nn.softplus(logit)
+class _Fake(FakeTerm, _Loss):
+    pass
 
 
-class _FakeNonSaturating(_Loss):
-    def __call__(self, theta, omega, z):
-        return jax.nn.softplus(-self.D(omega, self.G(theta, z)))
+class _FakeNonSaturating(FakeNonSaturatingTerm, _Loss):
+    pass
 
 
 @dataclass(frozen=True)
-class _GradientPenalty(_Loss):
+class _GradientPenalty(GradientPenaltyTerm, _Loss):
     weight: float = 10.0
-
-    def __call__(self, theta, omega, s):
-        fake = jax.lax.stop_gradient(self.G(theta, s["z"]))
-        x_hat = s["eps"] * s["x"] + (1 - s["eps"]) * fake
-        grad_norm = jnp.linalg.norm(jax.grad(lambda x: self.D(omega, x))(x_hat))
-        return -self.weight * (grad_norm - 1.0) ** 2
 
 
 @dataclass(frozen=True)

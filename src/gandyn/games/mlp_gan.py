@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .gan_terms import FakeNonSaturatingTerm, FakeTerm, GradientPenaltyTerm, RealTerm
 from .base import Game, LossTerm, with_weight_decay, zero_loss
 
 __all__ = ["MLPGAN", "mlp_gan", "MLP_LOSSES"]
@@ -114,30 +115,21 @@ class _Loss:
         return _networks(self.shape)[0](theta)(zi)
 
 
-class _Real(_Loss):
-    def __call__(self, theta, omega, x):
-        return self.D(omega, x) if self.wgan else -jax.nn.softplus(-self.D(omega, x))
+class _Real(RealTerm, _Loss):
+    pass
 
 
-class _Fake(_Loss):
-    def __call__(self, theta, omega, zi):
-        logit = self.D(omega, self.G(theta, zi))
-        return -logit if self.wgan else -jax.nn.softplus(logit)
+class _Fake(FakeTerm, _Loss):
+    pass
 
 
-class _FakeNonSaturating(_Loss):
-    def __call__(self, theta, omega, zi):
-        return jax.nn.softplus(-self.D(omega, self.G(theta, zi)))
+class _FakeNonSaturating(FakeNonSaturatingTerm, _Loss):
+    pass
 
 
 @dataclass(frozen=True)
-class _GradientPenalty(_Loss):
+class _GradientPenalty(GradientPenaltyTerm, _Loss):
     weight: float = 10.0
-
-    def __call__(self, theta, omega, s):
-        x_hat = s["eps"] * s["x"] + (1 - s["eps"]) * jax.lax.stop_gradient(self.G(theta, s["z"]))
-        grad_norm = jnp.linalg.norm(jax.grad(lambda x: self.D(omega, x))(x_hat))
-        return -self.weight * (grad_norm - 1.0) ** 2
 
 
 def mlp_gan(data, *, latent_dim: int = 2, hidden: int = 32, depth: int = 2,
