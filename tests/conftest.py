@@ -13,15 +13,16 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 settings.register_profile("dev", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("true", "1") else "dev")
 
-# The command's compiled programs go to one folder per test session, not the user's cache, and
-# one per pytest-xdist worker: two processes writing and reading one cache at once can see a
-# half-written entry (JAX then warns and compiles again).
+# One compilation cache for the whole session, not the user's: both pytest-xdist workers and
+# every command a test starts (they inherit the variable) load what any of them compiled. The
+# command sets a size limit, with which JAX locks the folder around each read and write, so two
+# processes never read a half-written entry; the tests' own process does the same below.
 os.environ.setdefault("GANDYN_COMPILATION_CACHE",
                       os.path.join(tempfile.mkdtemp(prefix="gandyn-jax-cache-"), "jax"))
-if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("_GANDYN_CACHE_PER_WORKER"):
-    os.environ["GANDYN_COMPILATION_CACHE"] = os.path.join(os.environ["GANDYN_COMPILATION_CACHE"],
-                                                          os.environ["PYTEST_XDIST_WORKER"])
-    os.environ["_GANDYN_CACHE_PER_WORKER"] = "1"
+jax.config.update("jax_compilation_cache_dir", os.environ["GANDYN_COMPILATION_CACHE"])
+jax.config.update("jax_compilation_cache_max_size", 2 * 2**30)
+# Only programs worth loading: most of the suite's compilations take milliseconds.
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 # Checks against exact values run in float64.
 jax.config.update("jax_enable_x64", True)
@@ -43,18 +44,32 @@ def generic_lq_spec():
 
 @pytest.fixture(scope="session")
 def quick_report(tmp_path_factory):
-    """``gandyn report --quick --json`` run once in a fresh process (shared by the report tests).
+    """``gandyn report --quick --json`` run once in a fresh process, for the whole session.
 
-    Returns ``(completed process, output folder)``.
+    Returns ``(completed process, output folder)``; the tests only read them. Built once even
+    under pytest-xdist: the first worker to ask builds it under a file lock in the folder the
+    workers share, and the other reads what it left (exit status, stdout, stderr).
     """
+    import json
     import subprocess
     import sys
 
-    out = tmp_path_factory.mktemp("report") / "quick"
-    runner = "import sys; from gandyn.cli import main; sys.exit(main())"
-    proc = subprocess.run([sys.executable, "-c", runner, "report", "--quick", "--out", str(out),
-                           "--json"], capture_output=True, text=True, timeout=900)
-    return proc, out
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "quick-report" / "quick"
+    record = shared / "quick-report" / "process.json"
+    with FileLock(str(shared / "quick-report.lock")):
+        if not record.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            runner = "import sys; from gandyn.cli import main; sys.exit(main())"
+            proc = subprocess.run([sys.executable, "-c", runner, "report", "--quick", "--out",
+                                   str(out), "--json"], capture_output=True, text=True, timeout=900)
+            record.write_text(json.dumps({"args": proc.args, "returncode": proc.returncode,
+                                          "stdout": proc.stdout, "stderr": proc.stderr}))
+    saved = json.loads(record.read_text())
+    return subprocess.CompletedProcess(**saved), out
 
 
 @pytest.fixture(scope="session")

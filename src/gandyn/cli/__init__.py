@@ -62,6 +62,10 @@ def compilation_cache_dir() -> Optional[str]:
     return str(Path(base) / "gandyn" / "jax")
 
 
+#: Disk space the compilation cache may take; least recently used programs are evicted beyond it.
+COMPILATION_CACHE_MAX_BYTES = 2 * 2**30
+
+
 def _use_compilation_cache(enabled: bool) -> None:
     """JAX's persistent compilation cache: a second run of a command compiles nothing."""
     folder = compilation_cache_dir() if enabled else None
@@ -72,6 +76,10 @@ def _use_compilation_cache(enabled: bool) -> None:
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # A size limit makes JAX evict least-recently-used entries and, with it, take a file lock
+    # around every read and write: two commands running at once then never read an entry the
+    # other is half-way through writing (without the limit JAX reads and writes unlocked).
+    jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_MAX_BYTES)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -150,9 +150,16 @@ def worker_env(cpus_per_task: int, *, cache_dir: Optional[str] = None,
     if flags:
         env["XLA_FLAGS"] = " ".join(dict.fromkeys(flags))
     if cache_dir:
+        import jax
+
         env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+        # The driver's size limit, and with it JAX's lock around every read and write of the
+        # shared folder (without a limit JAX reads and writes unlocked).
+        max_size = int(jax.config.jax_compilation_cache_max_size)
+        if max_size > 0:
+            env["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(max_size)
     return env
 
 
