@@ -188,3 +188,23 @@ def test_state_dict_checkpoints_round_trip(pair, tmp_path):
         load_state_dict(G2, tmp_path / "absent.pt")
     with pytest.raises(InputError, match="no entry 'X'"):
         load_state_dict(G2, tmp_path / "both.pt", key="X")
+
+
+def test_stability_doc_checkpoint_example(tmp_path, monkeypatch):
+    """docs/stability.md's state_dict example runs as written; its spectrum is the in-memory
+    modules'."""
+    import re
+    from pathlib import Path
+
+    from gandyn.analysis.torch_spectrum import TorchGAN, torch_step_spectrum
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "stability.md"
+    code = next(b for b in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+                if "torch_gan_from_state_dicts" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "stability.md", "exec"), namespace)  # noqa: S102 - our own docs
+    assert (tmp_path / "G.pt").is_file() and namespace["gan"].d_theta == 82
+    in_memory = torch_step_spectrum(TorchGAN(namespace["G"], namespace["D"], namespace["x"],
+                                             namespace["z"]), GDA(0.05, order="alternating"))
+    np.testing.assert_array_equal(namespace["spec"].eigenvalues, in_memory.eigenvalues)
