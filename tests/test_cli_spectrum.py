@@ -259,7 +259,8 @@ def test_checkpoint_of_the_wrong_size_exits_2(tmp_path, capsys):
 def test_report_section_beside_the_closed_forms(tmp_path, capsys):
     """``gandyn report`` with the opt-in section: every radius equals its closed form."""
     cfg = tmp_path / "report.toml"
-    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\neta = 0.3\n')
+    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\nparts = ["closed_forms"]\n'
+                   'eta = 0.3\n')
     out = tmp_path / "report"
     assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -274,3 +275,31 @@ def test_report_section_beside_the_closed_forms(tmp_path, capsys):
             assert row["stable_eta_range"][1] == pytest.approx(row["stable_eta_max_closed"],
                                                                rel=1e-6), row["label"]
     assert (out / "report.html").exists() and (out / "stability" / "spectrum.png").exists()
+
+
+def test_report_section_digits_along_training(tmp_path, capsys):
+    """The section's digits GAN along training at a tiny size: its table, figure and numbers are
+    those of the ``gandyn spectrum`` command it shows."""
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\nparts = ["digits"]\n'
+                   'digits_hidden = 4\ndigits_images = 16\ndigits_steps = 4\ndigits_every = 2\n'
+                   'digits_k = 3\n')
+    out = tmp_path / "report"
+    assert main(["report", str(cfg), "--quick", "--json", "--no-progress", "--out", str(out)]) == 0
+    (section,) = json.loads(capsys.readouterr().out)["sections"]
+    assert section["status"] == "ok", section
+    summary = section["summary"]
+    # MLP on 64 pixels, latent 4, one hidden layer of 4: G 4·4+4 + 4·64+64, D 64·4+4 + 4+1
+    assert summary["digits_parameters"] == (20 + 320) + (260 + 5)
+    assert summary["digits_steps"] == [0, 2, 4] and len(summary["digits_margin"]) == 3
+    np.testing.assert_allclose(summary["digits_margin"],
+                               1 - np.asarray(summary["digits_spectral_radius"]), rtol=1e-12)
+    folder = out / "stability" / "digits"
+    saved = json.loads((folder / "step_spectrum.json").read_text())
+    assert saved["along_training"]["margin"] == summary["digits_margin"]
+    assert [(q["from"], q["to"]) for q in saved["path_angle"]["pairs"]] == [(0, 2), (2, 4)]
+    assert max(saved["along_training"]["residual_max"]) < 1e-6
+    assert (folder / "along_training.png").stat().st_size > 0
+    assert (out / "stability" / "digits.toml").is_file()
+    assert "digits/along_training.png" in (out / "report.html").read_text() or (
+        out / "report.html").stat().st_size > 0

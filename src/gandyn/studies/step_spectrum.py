@@ -44,6 +44,7 @@ re-taken at every checkpoint.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -386,6 +387,26 @@ def _check_k(sp: SpectrumConfig, state) -> int:
     return dim
 
 
+def _field_norm(game, penalty, theta, omega) -> float:
+    """``|F(θ, ω)|``, the descent–ascent field's norm (with the penalties), compiled once."""
+    return float(_jitted_field_norm()(game, penalty if penalty.active else None, theta, omega))
+
+
+def _field_norm_impl(game, penalty, theta, omega):
+    import jax.numpy as jnp
+
+    from ..analysis.update_maps import descent_field
+
+    return jnp.linalg.norm(game.join(*descent_field(game, penalty)(theta, omega)))
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_field_norm():
+    import equinox as eqx
+
+    return eqx.filter_jit(_field_norm_impl)  # one program per game: along training, per point
+
+
 def _along_training(config: StepSpectrumConfig, game, penalty, optimizer, progress):
     """Train from the game's initial point, a spectrum every ``every`` steps, path-angles.
 
@@ -394,11 +415,7 @@ def _along_training(config: StepSpectrumConfig, game, penalty, optimizer, progre
     eigenvalues of the step at the record; the path-angle (Berard et al.
     2020) is taken between every two consecutive records.
     """
-    import equinox as eqx
-    import jax.numpy as jnp
-
     from ..analysis.step_spectrum import is_stable, path_angle, spectrum_along_training
-    from ..analysis.update_maps import descent_field
 
     o, sp, pt = config.optimizer, config.spectrum, config.point
     step = _make_step(game, o, optimizer, penalty, game.theta0, game.omega0)
@@ -407,8 +424,6 @@ def _along_training(config: StepSpectrumConfig, game, penalty, optimizer, progre
     # Adam/RMSprop: the frozen preconditioner follows training, re-taken at every record.
     step_at = ((lambda s: _make_step(game, o, optimizer, penalty, s.theta, s.omega))
                if o.kind in ("adam", "rmsprop") else None)
-    field = descent_field(game, penalty)
-    field_norm = eqx.filter_jit(lambda th, om: jnp.linalg.norm(game.join(*field(th, om))))
     alphas = np.linspace(-0.2, 1.2, pt.path_points or 100)
     total = pt.steps // pt.every + 1
     kept = {"state": None, "u": None, "t": None}
@@ -416,7 +431,7 @@ def _along_training(config: StepSpectrumConfig, game, penalty, optimizer, progre
 
     def record(t, s, spec):
         u = np.asarray(game.join(s.theta, s.omega))
-        norms.append(float(field_norm(s.theta, s.omega)))
+        norms.append(_field_norm(game, penalty, s.theta, s.omega))
         if kept["u"] is not None:
             pair = {"from": kept["t"], "to": t, "distance": float(np.linalg.norm(u - kept["u"])),
                     "cosine": None, "field_norm": None, "cosine_at_end": None}
@@ -451,7 +466,6 @@ def _run(config: StepSpectrumConfig, progress=None) -> StepSpectrumResult:
 
     from ..analysis.step_spectrum import (field_spectrum, find_equilibrium, is_stable, nash_check,
                                           radius_per_eta, stable_eta_range, step_spectrum)
-    from ..analysis.update_maps import descent_field
     from ..analysis.update_maps import GradientPenalty
 
     started = time.perf_counter()
@@ -494,8 +508,7 @@ def _run(config: StepSpectrumConfig, progress=None) -> StepSpectrumResult:
                          f"(tol {config.point.tol:g}): the point is not a zero of the field")
     u = jnp.asarray(u, dtype=jnp.float64)
     theta, omega = game.split(u)
-    point["field_norm"] = float(jnp.linalg.norm(game.join(*descent_field(game, penalty)(
-        theta, omega))))
+    point["field_norm"] = _field_norm(game, penalty, theta, omega)
     point["u"] = np.asarray(u).tolist() if game.dim <= 20 else None
 
     if o.kind in ("adam", "rmsprop"):
@@ -507,8 +520,10 @@ def _run(config: StepSpectrumConfig, progress=None) -> StepSpectrumResult:
     # along training: the last checkpoint's whole state (momentum buffers, the past point)
     state = step.init(theta, omega) if state is None else state
     dim = _check_k(sp, state)
+    # along training: fresh JVPs per product, the program the solves along the way compiled
     spec = step_spectrum(step, state, method=sp.method, k=sp.k, which=sp.which, tol=sp.tol,
-                            seed=sp.seed)
+                         seed=sp.seed,
+                         operator="jvp" if along_json is not None else "linearize")
     rho = spec.spectral_radius
     jac_k = min(sp.k, game.dim - 2)
     jac_method = sp.method if jac_k >= 1 else "dense"
