@@ -1,4 +1,4 @@
-"""``gandyn spectrum CONFIG [--json] [--out DIR]``: local stability of a whole training step."""
+"""``gandyn spectrum CONFIG [--json] [--out DIR] [--no-progress]``: local stability of a whole training step."""
 
 from __future__ import annotations
 
