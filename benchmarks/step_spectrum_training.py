@@ -99,8 +99,8 @@ def main():
     spectrum_along_training(step, steps=args.train_steps, every=every, k=args.k, tol=args.tol,
                             seed=args.seed, warm_start=not args.cold, callback=record)
     total = time.perf_counter() - started
-    print(f"| step | matvecs | seconds | training s | peak RSS (MiB) | RSS growth (MiB) | ρ | "
-          f"max residual | top eigenvalues |")
+    print("| step | matvecs | seconds | training s | peak RSS (MiB) | RSS growth (MiB) | ρ | "
+          "max residual | top eigenvalues |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         top = ", ".join(f"{re:.5f}{im:+.5f}i" for re, im in r["eigenvalues"][:3])
