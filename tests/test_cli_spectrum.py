@@ -301,5 +301,7 @@ def test_report_section_digits_along_training(tmp_path, capsys):
     assert max(saved["along_training"]["residual_max"]) < 1e-6
     assert (folder / "along_training.png").stat().st_size > 0
     assert (out / "stability" / "digits.toml").is_file()
-    assert "digits/along_training.png" in (out / "report.html").read_text() or (
-        out / "report.html").stat().st_size > 0
+    (full,) = json.loads((out / "report.json").read_text())["sections"]
+    assert f"is locally contracting at {summary['digits_contracting_checkpoints']} of 3" in \
+        full["headline"]
+    assert full["figures"][0]["file"] == "stability/digits/along_training.png"
