@@ -170,6 +170,17 @@ def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, optimizer, message):
     ('[spectrum]\nmethod = "arnoldi"\nk = 5', "arnoldi needs k < dim - 1"),
     ('[spectrum]\nmethod = "lanczos"', "spectrum.method must be one of"),
     ('[spectrum]\nwhich = ["LR"]', "which must start with 'LM'"),
+    ('[point]\nkind = "along-training"', "needs steps (training steps) and every"),
+    ('[point]\nkind = "along-training"\nsteps = 10\nevery = 20', "every must be at most steps"),
+    ('[point]\nkind = "along-training"\nsteps = 10\nevery = 0', "point.every"),
+    ('[point]\nkind = "along-training"\nsteps = 100000\nevery = 1', "more than 1000"),
+    ('[point]\nkind = "along-training"\nsteps = 4\nevery = 2\npath_points = 2',
+     "point.path_points"),
+    ('[point]\nkind = "along-training"\nsteps = 4\nevery = 2\nwarm_start = "yes"',
+     "point.warm_start"),
+    ('[point]\nkind = "initial"\nevery = 2', "every is only for kind = 'along-training'"),
+    ('[point]\nkind = "checkpoint"\npath = "u.npy"\nsteps = 2',
+     "steps is only for kind = 'along-training'"),
 ])
 def test_bad_point_and_spectrum_tables_exit_2(tmp_path, capsys, tables, message):
     text = BILINEAR.format(sigma=1.0) + '\n[optimizer]\nkind = "gda"\neta = 0.1\n\n' + tables + "\n"
@@ -177,6 +188,64 @@ def test_bad_point_and_spectrum_tables_exit_2(tmp_path, capsys, tables, message)
     assert code == 2
     lines = cap.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], cap.err
+
+
+def test_along_training_against_the_closed_form(tmp_path, capsys):
+    """Along training on the bilinear game under simultaneous GDA: the step is linear,
+    ``u_{t+1} = (I − ηJ) u_t``, so every record has ``ρ = √(1 + η²σ²)``, ``|F(u_t)| =
+    σ|u_t| = σ(1 + η²σ²)^{t/2}|u_0|``, and between consecutive steps ``u_b − u_a = −ηJu_a`` is
+    orthogonal to ``u_a``: ``cos∠(F(u_a + α(u_b − u_a)), u_b − u_a) = −1/√(1 + α²η²σ²)``."""
+    sigma, eta = 1.5, 0.2
+    text = BILINEAR.format(sigma=sigma) + f"""
+[optimizer]
+kind = "gda"
+eta = {eta}
+
+[point]
+kind = "along-training"
+steps = 3
+every = 1
+path_points = 15
+
+[spectrum]
+stable_range = false
+nash = false
+"""
+    out = tmp_path / "out"
+    code, cap = _run(tmp_path, text, "--out", str(out), "--no-progress", capsys=capsys)
+    assert code == 0, cap.err
+    r = json.loads(cap.out)
+    a, growth = r["along_training"], 1 + (eta * sigma) ** 2
+    assert a["steps"] == [0, 1, 2, 3] and a["warm_start"] is True and a["diverged_at"] is None
+    np.testing.assert_allclose(a["spectral_radius"], np.sqrt(growth), rtol=1e-12)
+    np.testing.assert_allclose(a["margin"], 1 - np.sqrt(growth), rtol=1e-10)
+    assert a["stable"] == [False] * 4 and len(a["eigenvalues"]) == 4
+    np.testing.assert_allclose(a["field_norm"], sigma * np.sqrt(2) * growth ** (np.arange(4) / 2),
+                               rtol=1e-12)
+    pa = r["path_angle"]
+    alphas = np.asarray(pa["alphas"])
+    assert len(alphas) == 15 and alphas[0] == pytest.approx(-0.2) and alphas[-1] == pytest.approx(1.2)
+    assert [(q["from"], q["to"]) for q in pa["pairs"]] == [(0, 1), (1, 2), (2, 3)]
+    for q in pa["pairs"]:
+        np.testing.assert_allclose(q["cosine"], -1 / np.sqrt(1 + (alphas * eta * sigma) ** 2),
+                                   rtol=1e-12)
+    # the other fields describe the last checkpoint
+    assert r["point"]["kind"] == "along-training" and r["point"]["final_step"] == 3
+    assert r["spectral_radius"] == pytest.approx(a["spectral_radius"][-1], rel=1e-12)
+    np.testing.assert_allclose(r["point"]["u"], np.linalg.matrix_power(
+        np.eye(2) - eta * np.array([[0, sigma], [-sigma, 0]]), 3) @ [1.0, 1.0], rtol=1e-12)
+    for name in ("along_training.png", "along_training.svg", "along_training.csv",
+                 "path_angle.csv", "spectrum.png", "step_spectrum.json"):
+        assert (out / name).stat().st_size > 0 and str(out / name) in r["files"]
+    assert len((out / "path_angle.csv").read_text().splitlines()) == 1 + 3 * 15
+
+
+def test_digits_subset_is_bounded(tmp_path, capsys):
+    text = ('[game]\nkind = "mlp-gan"\ndataset = "digits"\nn_data = 2000\n\n'
+            '[optimizer]\nkind = "gda"\neta = 0.1\n')
+    code, cap = _run(tmp_path, text, capsys=capsys)
+    assert code == 2 and len(cap.err.strip().splitlines()) == 1
+    assert "n_data must be at most 1797" in cap.err
 
 
 def test_checkpoint_of_the_wrong_size_exits_2(tmp_path, capsys):
@@ -190,7 +259,8 @@ def test_checkpoint_of_the_wrong_size_exits_2(tmp_path, capsys):
 def test_report_section_beside_the_closed_forms(tmp_path, capsys):
     """``gandyn report`` with the opt-in section: every radius equals its closed form."""
     cfg = tmp_path / "report.toml"
-    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\neta = 0.3\n')
+    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\nparts = ["closed_forms"]\n'
+                   'eta = 0.3\n')
     out = tmp_path / "report"
     assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -205,3 +275,33 @@ def test_report_section_beside_the_closed_forms(tmp_path, capsys):
             assert row["stable_eta_range"][1] == pytest.approx(row["stable_eta_max_closed"],
                                                                rel=1e-6), row["label"]
     assert (out / "report.html").exists() and (out / "stability" / "spectrum.png").exists()
+
+
+def test_report_section_digits_along_training(tmp_path, capsys):
+    """The section's digits GAN along training at a tiny size: its table, figure and numbers are
+    those of the ``gandyn spectrum`` command it shows."""
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nsections = ["stability"]\n\n[stability]\nparts = ["digits"]\n'
+                   'digits_hidden = 4\ndigits_images = 16\ndigits_steps = 4\ndigits_every = 2\n'
+                   'digits_k = 3\n')
+    out = tmp_path / "report"
+    assert main(["report", str(cfg), "--quick", "--json", "--no-progress", "--out", str(out)]) == 0
+    (section,) = json.loads(capsys.readouterr().out)["sections"]
+    assert section["status"] == "ok", section
+    summary = section["summary"]
+    # MLP on 64 pixels, latent 4, one hidden layer of 4: G 4·4+4 + 4·64+64, D 64·4+4 + 4+1
+    assert summary["digits_parameters"] == (20 + 320) + (260 + 5)
+    assert summary["digits_steps"] == [0, 2, 4] and len(summary["digits_margin"]) == 3
+    np.testing.assert_allclose(summary["digits_margin"],
+                               1 - np.asarray(summary["digits_spectral_radius"]), rtol=1e-12)
+    folder = out / "stability" / "digits"
+    saved = json.loads((folder / "step_spectrum.json").read_text())
+    assert saved["along_training"]["margin"] == summary["digits_margin"]
+    assert [(q["from"], q["to"]) for q in saved["path_angle"]["pairs"]] == [(0, 2), (2, 4)]
+    assert max(saved["along_training"]["residual_max"]) < 1e-6
+    assert (folder / "along_training.png").stat().st_size > 0
+    assert (out / "stability" / "digits.toml").is_file()
+    (full,) = json.loads((out / "report.json").read_text())["sections"]
+    assert f"is locally contracting at {summary['digits_contracting_checkpoints']} of 3" in \
+        full["headline"]
+    assert full["figures"][0]["file"] == "stability/digits/along_training.png"

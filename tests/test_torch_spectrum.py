@@ -128,3 +128,83 @@ def test_torch_arnoldi_and_berard_operator(pair):
     for lam in vals:
         assert np.min(np.abs(jac - lam)) < 1e-8
     assert op.matvecs[0] > 0
+
+
+def test_state_dict_checkpoints_round_trip(pair, tmp_path):
+    """``torch.save(G.state_dict())`` files loaded into freshly initialised modules give the
+    in-memory modules' eigenvalues; a file that is not the module's is a one-line error."""
+    import copy
+
+    import torch
+
+    from gandyn.analysis.torch_spectrum import (TorchGAN, load_state_dict,
+                                                torch_gan_from_state_dicts, torch_step_spectrum)
+    from gandyn.errors import InputError
+
+    gan, G, D, x, z = pair()
+    torch.save(G.state_dict(), tmp_path / "G.pt")
+    torch.save(D.state_dict(), tmp_path / "D.pt")
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    with torch.no_grad():  # other weights, so that the load is what makes them equal
+        for p_ in list(G2.parameters()) + list(D2.parameters()):
+            p_.normal_()
+    optimizer = GDA(0.1, eta_omega=0.2, order="alternating")
+    loaded = torch_gan_from_state_dicts(G2, D2, tmp_path / "G.pt", tmp_path / "D.pt", x, z)
+    theirs = torch_step_spectrum(loaded, optimizer).eigenvalues
+    ours = torch_step_spectrum(TorchGAN(G, D, x, z), optimizer).eigenvalues
+    np.testing.assert_array_equal(theirs, ours)
+
+    # one file holding both players, saved from DataParallel (names prefixed "module.")
+    wrapped = {"G": {"module." + k: v for k, v in G.state_dict().items()},
+               "D": {"module." + k: v for k, v in D.state_dict().items()}}
+    torch.save(wrapped, tmp_path / "both.pt")
+    again = torch_gan_from_state_dicts(copy.deepcopy(G2), copy.deepcopy(D2), tmp_path / "both.pt",
+                                       tmp_path / "both.pt", x, z, key=("G", "D"),
+                                       strip_prefix="module.")
+    np.testing.assert_array_equal(again.theta0.numpy(), loaded.theta0.numpy())
+
+    state = G.state_dict()
+    bad = {
+        "missing": ({k: v for k, v in state.items() if k != "2.bias"}, "missing '2.bias'"),
+        "unexpected": ({**state, "3.weight": torch.zeros(1)}, "unexpected '3.weight'"),
+        "shape": ({**state, "0.weight": torch.zeros(4, 1)},
+                  "'0.weight' is (4, 1) in the file, (3, 1) in the generator"),
+        "prefix": (wrapped["G"], 'pass strip_prefix="module."'),
+        "several": (wrapped, "pass key=..."),
+        "module": (G, "save module.state_dict() instead"),
+        "not a dict": ([state], "expected a state_dict"),
+    }
+    for name, (content, message) in bad.items():
+        path = tmp_path / f"{name}.pt"
+        torch.save(content, path)
+        with pytest.raises(InputError) as err:
+            load_state_dict(copy.deepcopy(G2), path, what="generator")
+        text = str(err.value)
+        assert message in text and "\n" not in text and "\x1b" not in text, (name, text)
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(InputError, match="cannot read it as a torch.save file"):
+        load_state_dict(G2, tmp_path / "text.pt")
+    with pytest.raises(InputError, match="no such file"):
+        load_state_dict(G2, tmp_path / "absent.pt")
+    with pytest.raises(InputError, match="no entry 'X'"):
+        load_state_dict(G2, tmp_path / "both.pt", key="X")
+
+
+def test_stability_doc_checkpoint_example(tmp_path, monkeypatch):
+    """docs/stability.md's state_dict example runs as written; its spectrum is the in-memory
+    modules'."""
+    import re
+    from pathlib import Path
+
+    from gandyn.analysis.torch_spectrum import TorchGAN, torch_step_spectrum
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "stability.md"
+    code = next(b for b in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+                if "torch_gan_from_state_dicts" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "stability.md", "exec"), namespace)  # noqa: S102 - our own docs
+    assert (tmp_path / "G.pt").is_file() and namespace["gan"].d_theta == 82
+    in_memory = torch_step_spectrum(TorchGAN(namespace["G"], namespace["D"], namespace["x"],
+                                             namespace["z"]), GDA(0.05, order="alternating"))
+    np.testing.assert_array_equal(namespace["spec"].eigenvalues, in_memory.eigenvalues)

@@ -56,7 +56,7 @@ __all__ = ["STABILITY_TOL", "WHICH", "OPERATORS", "Spectrum", "arnoldi", "dense_
            "step_operator", "spectral_radius", "is_stable", "radius_per_eta", "stable_eta_range",
            "StableRange", "field_spectrum", "nash_check", "find_equilibrium", "path_angle",
            "spectrum_along_training", "AlongTraining", "plot_radius_per_eta",
-           "plot_stability_margin"]
+           "plot_stability_margin", "plot_along_training"]
 
 #: ``stable`` means ``ρ < 1 − STABILITY_TOL``: neutral spectra (``|λ| = 1`` up to rounding) are not.
 STABILITY_TOL = 1e-9
@@ -521,6 +521,12 @@ def find_equilibrium(game: Game, u0, *, penalty: Optional[GradientPenalty] = Non
     return {"u": u, "residual": res, "iterations": it, "converged": bool(res <= tol)}
 
 
+@eqx.filter_jit
+def _fields_on_line(op: _FieldOp, u_a, direction, alphas):
+    # module level, so that every pair of checkpoints shares one compilation
+    return jax.vmap(lambda t: op(u_a + t * direction))(alphas)
+
+
 def path_angle(game: Game, u_a, u_b, *, penalty: Optional[GradientPenalty] = None,
                alphas: Optional[Sequence[float]] = None) -> dict:
     """Path-angle between two points (Berard et al. 2020, §4).
@@ -541,8 +547,7 @@ def path_angle(game: Game, u_a, u_b, *, penalty: Optional[GradientPenalty] = Non
         raise InputError("path_angle needs two different points")
     alphas = np.linspace(-0.2, 1.2, 100) if alphas is None else np.asarray(alphas, dtype=float)
     op = _FieldOp(game, penalty if penalty is not None and penalty.active else None)
-    fields = np.asarray(eqx.filter_jit(lambda o, a: jax.vmap(
-        lambda t: o(u_a + t * direction))(a))(op, jnp.asarray(alphas, u_a.dtype)))
+    fields = np.asarray(_fields_on_line(op, u_a, direction, jnp.asarray(alphas, u_a.dtype)))
     norms = np.linalg.norm(fields, axis=1)
     cos = fields @ np.asarray(direction) / np.maximum(norms * length, 1e-300)
     return {"alphas": alphas, "cosine": cos, "field_norm": norms}
@@ -553,7 +558,11 @@ def path_angle(game: Game, u_a, u_b, *, penalty: Optional[GradientPenalty] = Non
 
 @dataclass
 class AlongTraining:
-    """Spectra every ``every`` steps of a training run: ``steps[i]``, ``radius[i]``, …"""
+    """Spectra every ``every`` steps of a training run: ``steps[i]``, ``radius[i]``, …
+
+    ``diverged_at`` is the first step at which the state held a NaN or an
+    infinity (training stopped there, with no spectrum of it), else ``None``.
+    """
 
     steps: list
     radius: list
@@ -561,6 +570,7 @@ class AlongTraining:
     matvecs: list
     seconds: list
     residual_max: list
+    diverged_at: Optional[int] = None
 
     @property
     def margin(self) -> np.ndarray:
@@ -576,7 +586,9 @@ def _advance(step: TrainingStep, state: StepState, n: int):
 def spectrum_along_training(step: TrainingStep, state: Optional[StepState] = None, *,
                             steps: int, every: int, k: int = 6, tol: float = 1e-10,
                             seed: int = 0, method: str = "arnoldi", warm_start: bool = True,
-                            callback: Optional[Callable] = None) -> AlongTraining:
+                            callback: Optional[Callable] = None,
+                            step_at: Optional[Callable[[StepState], TrainingStep]] = None
+                            ) -> AlongTraining:
     """Train with ``step`` (full-batch) and take the spectrum of the step every ``every`` steps.
 
     With ``warm_start`` each Arnoldi solve starts from the previous solve's
@@ -585,6 +597,12 @@ def spectrum_along_training(step: TrainingStep, state: Optional[StepState] = Non
     still has to build the other ``k − 1`` directions, and a start close to one
     eigenvector can cost more (``examples/stability_along_training.py``
     prints both counts). ``callback(t, state, spectrum)`` sees every record.
+
+    ``step_at(state)``, when given, is the step analysed at a record and
+    trained with until the next one: Adam's and RMSprop's frozen
+    preconditioner re-taken at the current point (``training_step(…,
+    at=(state.theta, state.omega))``), so that it follows training piecewise.
+    A rebuilt step of the same structure reuses the compiled programs.
     """
     if not (isinstance(every, int) and every >= 1 and isinstance(steps, int) and steps >= 0):
         raise InputError("steps must be >= 0 and every >= 1 (integers)")
@@ -593,6 +611,8 @@ def spectrum_along_training(step: TrainingStep, state: Optional[StepState] = Non
     v0 = None
     t = 0
     while True:
+        if step_at is not None:
+            step = step_at(state)
         spec = step_spectrum(step, state, method=method, k=k, which=("LM",), v0=v0, tol=tol,
                              seed=seed, n_residuals=1, operator="jvp")
         if warm_start and method == "arnoldi" and spec.eigenvectors is not None \
@@ -611,6 +631,10 @@ def spectrum_along_training(step: TrainingStep, state: Optional[StepState] = Non
             break
         state = _advance(step, state, every)
         t += every
+        if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(
+                eqx.filter(state, eqx.is_inexact_array))):
+            out.diverged_at = t  # divergence is a result: no spectrum of a NaN state
+            break
     return out
 
 
@@ -639,6 +663,45 @@ def plot_radius_per_eta(etas, radius, *, eta: Optional[float] = None,
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def plot_along_training(steps, margin, alphas=None, cosines=(), labels=(), *,
+                        title: str = "stability of the training step along training"):
+    """Two panels: the margin ``1 − ρ`` against the training step, and the path-angle.
+
+    ``cosines[i]`` is :func:`path_angle`'s cosine on ``alphas`` between two
+    checkpoints, ``labels[i]`` its legend entry; without them, the margin alone.
+    """
+    from ..io import new_figure
+
+    pairs = list(cosines)
+    fig = new_figure(figsize=(10.4 if pairs else 5.6, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2 if pairs else 1, squeeze=False)[0]
+    ax = axes[0]
+    ax.plot(steps, margin, "o-", ms=3)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(r"margin $1 - \rho$ (above 0: contracting)")
+    ax.set_title("stability margin")
+    ax.grid(alpha=0.3)
+    if pairs:
+        ax = axes[1]
+        from matplotlib import colormaps
+
+        cmap = colormaps["viridis"]
+        for i, (cos, label) in enumerate(zip(pairs, labels)):
+            ax.plot(alphas, cos, color=cmap(i / max(len(pairs) - 1, 1)), lw=1.2, label=label)
+        ax.axhline(0.0, color="k", lw=0.8)
+        for a in (0.0, 1.0):
+            ax.axvline(a, color="k", lw=0.6, ls="--")
+        ax.set_xlabel(r"$\alpha$ along $u_a + \alpha (u_b - u_a)$")
+        ax.set_ylabel(r"$\cos\angle(F(u), u_b - u_a)$")
+        ax.set_title("path-angle between consecutive checkpoints")
+        ax.grid(alpha=0.3)
+        if len(pairs) <= 8:
+            ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
     return fig
 
 

@@ -9,11 +9,11 @@ of the whole step, ``torch.func.jvp``), the same ARPACK solver
 a discriminator that are ``torch.nn.Module``\ s::
 
     import torch
-    from gandyn.analysis.torch_spectrum import TorchGAN, torch_step_spectrum
+    from gandyn.analysis.torch_spectrum import torch_gan_from_state_dicts, torch_step_spectrum
     from gandyn.analysis.update_maps import Adam
 
-    G.load_state_dict(torch.load("G.pt")); D.load_state_dict(torch.load("D.pt"))  # a checkpoint
-    gan = TorchGAN(G, D, real=x, latent=z, loss="vanilla")
+    gan = torch_gan_from_state_dicts(G, D, "G.pt", "D.pt", real=x, latent=z,  # checkpoints
+                                     loss="vanilla")
     spec = torch_step_spectrum(gan, Adam(2e-4, betas=(0.5, 0.999)), method="arnoldi", k=20,
                                v=gan.second_moment())
 
@@ -25,10 +25,16 @@ fixed batch ``x`` of real samples and ``z`` of latent points (as Berard et al.
 independently (no BatchNorm in training mode; use ``eval()``), so that the
 gradient of ``Σ_j D(x_j)`` is every sample's ``∇_x D``. Buffers are held
 fixed. Importing this module imports ``torch``; nothing else in gandyn does.
+
+Checkpoints: :func:`load_state_dict` reads a ``torch.save(module.state_dict())``
+file into a module after checking it against the module (missing and
+unexpected names, shapes), and :func:`torch_gan_from_state_dicts` does so for
+both players and builds the :class:`TorchGAN`.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from typing import Optional, Sequence
 
@@ -41,7 +47,7 @@ from .step_spectrum import WHICH, Spectrum, arnoldi, dense_spectrum
 from .update_maps import StepState, apply_step, hyperparameters
 
 __all__ = ["TorchGAN", "torch_training_step", "torch_step_spectrum", "torch_field_spectrum",
-           "berard_operator"]
+           "berard_operator", "load_state_dict", "torch_gan_from_state_dicts"]
 
 LOSSES = ("vanilla", "non-saturating", "wgan")
 
@@ -145,6 +151,103 @@ class TorchGAN:
         omega = self.omega0 if omega is None else omega
         d_theta, d_omega = self.field(theta, omega)
         return d_theta.detach() ** 2, d_omega.detach() ** 2
+
+
+def _names(names, limit: int = 5) -> str:
+    names = sorted(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(repr(n) for n in names[:limit]) + more
+
+
+def load_state_dict(module: torch.nn.Module, source, *, key: Optional[str] = None,
+                    strip_prefix: Optional[str] = None, what: str = "module") -> torch.nn.Module:
+    """Copy a saved ``state_dict`` into ``module``, after checking that it is ``module``'s.
+
+    ``source`` is a file written by ``torch.save(module.state_dict())`` (read
+    with ``torch.load(..., map_location="cpu", weights_only=True)``: tensors
+    only, no code runs) or the mapping itself. ``key`` picks one entry of a
+    file that holds several (``torch.save({"G": G.state_dict(), "D": …})``);
+    ``strip_prefix`` is removed from the names that start with it (``"module."``
+    in checkpoints of ``DataParallel``/``DistributedDataParallel`` models).
+
+    The names must be exactly those of ``module.state_dict()`` (parameters
+    and buffers) and every shape must match: anything else is an
+    :class:`~gandyn.errors.InputError` that names ``what``, the file, the
+    missing or unexpected names, or the first mismatched shapes. Values are
+    cast to the module's dtype and device (``load_state_dict`` copies in
+    place). Returns ``module``.
+    """
+    label = f"{what} checkpoint" + ("" if isinstance(source, dict) else f" {source}")
+    if not isinstance(source, dict):
+        try:
+            source = torch.load(source, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise InputError(f"{label}: no such file") from None
+        except Exception as err:  # noqa: BLE001 - an unreadable file is the user's to fix
+            if isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err):
+                # weights_only refuses objects other than tensors (and so runs no code)
+                raise InputError(f"{label}: holds objects other than tensors (a whole module "
+                                 "saved by torch.save(model)?): save module.state_dict() "
+                                 "instead") from None
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            if isinstance(err, pickle.UnpicklingError):
+                first = "not a file that torch.save wrote"  # torch's own text is a page long
+            raise InputError(f"{label}: cannot read it as a torch.save file "
+                             f"({type(err).__name__}: {first})") from None
+    if key is not None:
+        if not isinstance(source, dict) or key not in source:
+            held = _names(source) if isinstance(source, dict) else type(source).__name__
+            raise InputError(f"{label}: no entry {key!r} (it holds {held})")
+        source = source[key]
+    if not isinstance(source, dict) or not all(isinstance(k, str) for k in source):
+        raise InputError(f"{label}: expected a state_dict (names to tensors), got "
+                         f"{type(source).__name__}")
+    if strip_prefix:
+        source = {(k[len(strip_prefix):] if k.startswith(strip_prefix) else k): v
+                  for k, v in source.items()}
+    expected = module.state_dict()
+    missing = set(expected) - set(source)
+    unexpected = set(source) - set(expected)
+    if missing or unexpected:
+        parts = ([f"missing {_names(missing)}"] if missing else []) + (
+            [f"unexpected {_names(unexpected)}"] if unexpected else [])
+        hint = ""
+        if unexpected and all(k.startswith("module.") for k in unexpected):
+            hint = " (saved from DataParallel/DDP? pass strip_prefix=\"module.\")"
+        elif key is None and unexpected and all(isinstance(v, dict) for v in source.values()):
+            hint = " (a file of several state_dicts? pass key=...)"
+        raise InputError(f"{label} does not match the {what}: " + "; ".join(parts) + hint)
+    wrong = []
+    for n, t in expected.items():
+        if not isinstance(source[n], torch.Tensor):
+            raise InputError(f"{label}: {n!r} is a {type(source[n]).__name__}, not a tensor")
+        if source[n].shape != t.shape:
+            wrong.append((n, tuple(source[n].shape), tuple(t.shape)))
+    if wrong:
+        shown = ", ".join(f"{n!r} is {s} in the file, {m} in the {what}" for n, s, m in wrong[:3])
+        raise InputError(f"{label}: shapes do not match the {what}: {shown}"
+                         + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""))
+    module.load_state_dict(source, strict=True)
+    return module
+
+
+def torch_gan_from_state_dicts(generator: torch.nn.Module, discriminator: torch.nn.Module,
+                               generator_state, discriminator_state, real, latent, *,
+                               key: tuple = (None, None), strip_prefix: Optional[str] = None,
+                               **gan_options) -> "TorchGAN":
+    """A :class:`TorchGAN` at a checkpoint: both ``state_dict``s loaded (see :func:`load_state_dict`).
+
+    ``generator`` and ``discriminator`` are modules of the saved architecture
+    (their current weights are overwritten); ``key = (key_G, key_D)`` for
+    files of several entries; ``gan_options`` (``loss``, ``r1``, ``r2``) go to
+    :class:`TorchGAN`. Put a discriminator with BatchNorm in ``eval()`` mode
+    first (see the module docstring).
+    """
+    load_state_dict(generator, generator_state, key=key[0], strip_prefix=strip_prefix,
+                    what="generator")
+    load_state_dict(discriminator, discriminator_state, key=key[1], strip_prefix=strip_prefix,
+                    what="discriminator")
+    return TorchGAN(generator, discriminator, real, latent, **gan_options)
 
 
 class _Step:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..studies.config import PositiveFloat, StrictModel, load_toml, parse_config
@@ -64,12 +64,35 @@ class FileSection(StrictModel):
 
 
 class StabilitySection(StrictModel):
-    """The stability section: the step size, the bilinear game's σ, R1's and consensus's γ, β."""
+    """The stability section: the closed-form cases (the step size, the bilinear game's σ,
+    R1's and consensus's γ, β) and the digits GAN along training (its size: ``None`` takes
+    the full or the ``--quick`` default of :data:`gandyn.report.sections.DIGITS_ALONG`)."""
 
+    parts: list[Literal["closed_forms", "digits"]] = Field(
+        default_factory=lambda: ["closed_forms", "digits"], min_length=1)
     eta: PositiveFloat = 0.2
     sigma: PositiveFloat = 1.0
     gamma: PositiveFloat = 0.5
     beta: float = Field(-0.5, gt=-1, lt=1)
+    digits_eta: PositiveFloat = 0.05
+    digits_hidden: Optional[int] = Field(None, ge=1, le=4096)
+    digits_images: Optional[int] = Field(None, ge=2, le=1797)
+    digits_steps: Optional[int] = Field(None, ge=1, le=10**6)
+    digits_every: Optional[int] = Field(None, ge=1, le=10**6)
+    digits_k: Optional[int] = Field(None, ge=1, le=100)
+
+    @field_validator("parts")
+    @classmethod
+    def _distinct_parts(cls, values):
+        return _distinct(values)
+
+    @model_validator(mode="after")
+    def _every_within_steps(self):
+        if (self.digits_steps is not None and self.digits_every is not None
+                and self.digits_every > self.digits_steps):
+            raise ValueError(f"digits_every must be at most digits_steps ({self.digits_every} > "
+                             f"{self.digits_steps})")
+        return self
 
 
 class KernelSection(KernelGame):

@@ -26,6 +26,7 @@ from ..studies.config import load_toml, parse_config, read_config, tomllib
 from .toml_text import dumps_toml
 
 __all__ = ["SECTIONS", "SectionContext", "SectionOutput", "SectionSpec", "INVARIANT_STUDY",
+           "DIGITS_ALONG", "digits_along_config",
            "invariant_study_config", "train_study_config", "weak_order_study_config"]
 
 #: The built-in stationary study: simultaneous SGA on a generic, regularised
@@ -667,7 +668,104 @@ def _train_warnings(results: list) -> list:
 # --------------------------------------------------------------------------- stability
 
 
+#: The digits GAN of the stability section along training, full and ``--quick``: an MLP GAN
+#: (non-saturating loss) on scikit-learn's 8×8 digits trained by alternating GDA, ARPACK's k
+#: largest-modulus eigenvalues of the step at every checkpoint.
+DIGITS_ALONG = {False: {"hidden": 64, "depth": 2, "latent_dim": 8, "images": 256, "steps": 400,
+                        "every": 100, "k": 6},
+                True: {"hidden": 16, "depth": 1, "latent_dim": 4, "images": 64, "steps": 40,
+                       "every": 20, "k": 4}}
+
+
+def digits_along_config(settings, quick: bool) -> dict:
+    """The ``gandyn spectrum`` config of the digits GAN along training (section settings over
+    :data:`DIGITS_ALONG`)."""
+    size = dict(DIGITS_ALONG[quick])
+    for name in ("hidden", "images", "steps", "every", "k"):
+        value = getattr(settings, f"digits_{name}")
+        if value is not None:
+            size[name] = value
+    return {"game": {"kind": "mlp-gan", "dataset": "digits", "n_data": size["images"],
+                     "n_latent": size["images"], "loss": "non-saturating",
+                     "latent_dim": size["latent_dim"], "hidden": size["hidden"],
+                     "depth": size["depth"]},
+            "optimizer": {"kind": "gda", "order": "alternating", "eta": settings.digits_eta},
+            "point": {"kind": "along-training", "steps": size["steps"],
+                      "every": min(size["every"], size["steps"])},
+            "spectrum": {"method": "arnoldi", "k": size["k"], "which": ["LM"], "tol": 1e-8,
+                         "stable_range": False, "nash": False}}
+
+
 def _run_stability(ctx: SectionContext) -> SectionOutput:
+    """The closed-form cases and the digits GAN along training, as ``parts`` asks."""
+    parts = ctx.settings.parts
+    outputs = ([_stability_closed_forms(ctx)] if "closed_forms" in parts else []) + (
+        [_stability_digits(ctx)] if "digits" in parts else [])
+    if len(outputs) == 1:
+        return outputs[0]
+    a, b = outputs
+    return SectionOutput(
+        summary={**a.summary, **b.summary}, results={**a.results, **b.results},
+        headline=f"{a.headline} {b.headline}", commands=a.commands + b.commands,
+        figures=a.figures + b.figures, tables=a.tables + b.tables, notes=a.notes + b.notes,
+        warnings=a.warnings + b.warnings, verdicts=a.verdicts + b.verdicts)
+
+
+def _stability_digits(ctx: SectionContext) -> SectionOutput:
+    """The digits GAN's stability margin and path-angles along training (``gandyn spectrum``)."""
+    from ..io import atomic_write_text
+
+    raw = digits_along_config(ctx.settings, ctx.quick)
+    folder = ctx.out_dir / "digits"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = atomic_write_text(ctx.out_dir / "digits.toml", dumps_toml(raw))
+    config = parse_config(step_spectrum_study.StepSpectrumConfig, raw)
+    with _progress(ctx) as progress:
+        result = step_spectrum_study.run(config, progress=progress)
+    step_spectrum_study.write_outputs(result, folder)
+    a = result.along_training
+    n_params = result.dim  # alternating GDA: the state is the parameters
+    margins = a["margin"]
+    contracting = sum(m > 0 for m in margins)
+    rows = [[t, f"{r:.8f}", f"{m:+.3e}", f"{f:.3g}", n, f"{sec:.2f}", f"{res:.1e}"]
+            for t, r, m, f, n, sec, res in zip(a["steps"], a["spectral_radius"], margins,
+                                                a["field_norm"], a["matvecs"], a["seconds"],
+                                                a["residual_max"])]
+    warnings = [f"digits GAN: training diverged at step {a['diverged_at']}"] if a[
+        "diverged_at"] is not None else []
+    warnings += [f"digits GAN, step {t}: ARPACK residual {res:.1e} (tol 1e-8)"
+                 for t, res in zip(a["steps"], a["residual_max"]) if res > 1e-6]
+    g = raw["game"]
+    summary = {"digits_parameters": n_params, "digits_steps": a["steps"],
+               "digits_spectral_radius": a["spectral_radius"], "digits_margin": margins,
+               "digits_contracting_checkpoints": contracting}
+    return SectionOutput(
+        summary=summary, results={"digits_along_training": result.to_json()},
+        headline=f"The digits GAN ({n_params} parameters) is locally contracting at "
+                 f"{contracting} of {len(margins)} checkpoints (margin 1 − ρ from "
+                 f"{_g(min(margins))} to {_g(max(margins))}).",
+        verdicts=[f"Alternating GDA (η = {_g(ctx.settings.digits_eta)}) on the digits MLP GAN: "
+                  "a negative margin is an eigenvalue of the step outside the unit circle, a "
+                  "direction in which training moves away from where it is."],
+        commands=[_command(["spectrum", str(path), "--json", "--out", str(folder)])],
+        figures=[{"file": _relative(ctx.out_dir, "digits/along_training.png"),
+                  "caption": f"The digits GAN (MLP {g['hidden']} wide, {g['depth']} hidden "
+                             f"layer{'s' if g['depth'] > 1 else ''}, {g['n_data']} images): the "
+                             "stability margin 1 − ρ of the training step every "
+                             f"{raw['point']['every']} steps, and the path-angle (Berard et al. "
+                             "2020) between consecutive checkpoints."}],
+        tables=[{"title": "The digits GAN along training (ARPACK, largest modulus, warm starts)",
+                 "header": ["step", "ρ", "margin 1 − ρ", "|F|", "matvecs", "seconds",
+                            "max residual"],
+                 "rows": rows}],
+        notes=["Full-batch training (the mean field), every spectrum the k largest-modulus "
+               f"eigenvalues (k = {raw['spectrum']['k']}) of the step's Jacobian by ARPACK on "
+               "Jacobian–vector products, each solve warm-started from the previous leading "
+               "eigenvector."],
+        warnings=warnings)
+
+
+def _stability_closed_forms(ctx: SectionContext) -> SectionOutput:
     """The bilinear game and the Dirac-GAN with R1 under each optimiser, beside the closed forms."""
     from ..io import atomic_write_text, write_json
 
@@ -751,6 +849,8 @@ SECTIONS: dict[str, SectionSpec] = {spec.name: spec for spec in (
                 "The spectrum of one training step on the augmented state (parameters and "
                 "optimiser state) for GDA in both orders, extragradient, optimistic GDA, "
                 "consensus and heavy ball on the bilinear game, and GDA on the Dirac-GAN with "
-                "R1, each beside its closed form (docs/stability.md).",
+                "R1, each beside its closed form; and the stability margin of an MLP GAN on "
+                "the digits along training, with the path-angle between its checkpoints "
+                "(docs/stability.md).",
                 _run_stability),
 )}

@@ -15,7 +15,9 @@ Game tables (``[game]``, chosen by ``kind``):
   ``theta0``, ``omega0``, ``seed``, ``weight_decay`` (Cao & Guo §4.2).
 * ``dirac``: ``loss`` (vanilla, non-saturating, wgan), ``dim``, ``theta0``,
   ``omega0``, ``reg``, ``data_std``, ``n_data``, ``seed``.
-* ``mlp-gan``: ``dataset`` (ring, grid), ``setting`` (ring: pacgan, wgan-gp),
+* ``mlp-gan``: ``dataset`` (ring, grid, digits: scikit-learn's 8×8 images as
+  vectors of 64 pixels in ``[−1, 1]``, ``n_data`` of them drawn by ``data_seed``),
+  ``setting`` (ring: pacgan, wgan-gp),
   ``n_data``, ``data_seed``, ``loss`` (vanilla, non-saturating, wgan, wgan-gp),
   ``latent_dim``, ``hidden``, ``depth``, ``n_latent``, ``gp_weight``,
   ``weight_decay``, ``seed``.
@@ -149,7 +151,7 @@ class DiracGame(StrictModel):
 
 class MLPGANGame(StrictModel):
     kind: Literal["mlp-gan"]
-    dataset: Literal["ring", "grid"] = "ring"
+    dataset: Literal["ring", "grid", "digits"] = "ring"
     setting: Literal["pacgan", "wgan-gp"] = "pacgan"
     n_data: int = Field(256, ge=1, le=10**7)
     data_seed: int = 0
@@ -162,6 +164,12 @@ class MLPGANGame(StrictModel):
     weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _digits_subset(self):
+        if self.dataset == "digits" and self.n_data > 1797:
+            raise ValueError(f"n_data must be at most 1797 (the digits), got {self.n_data}")
+        return self
+
     def mixture(self):
         from ..datasets import grid, ring
 
@@ -169,10 +177,21 @@ class MLPGANGame(StrictModel):
             return ring(self.n_data, self.data_seed, self.setting)
         return grid(self.n_data, self.data_seed)
 
+    def samples(self):
+        """The real samples: the mixture's, or ``n_data`` digits drawn by ``data_seed``."""
+        if self.dataset != "digits":
+            return self.mixture().samples
+        import numpy as np
+
+        from ..datasets import digits
+
+        images, _ = digits()
+        return images[np.random.default_rng(self.data_seed).permutation(len(images))[:self.n_data]]
+
     def build_gan(self):
         from ..games.mlp_gan import mlp_gan
 
-        return mlp_gan(self.mixture().samples, latent_dim=self.latent_dim, hidden=self.hidden,
+        return mlp_gan(self.samples(), latent_dim=self.latent_dim, hidden=self.hidden,
                        depth=self.depth, loss=self.loss, gp_weight=self.gp_weight,
                        weight_decay=self.weight_decay, n_latent=self.n_latent, seed=self.seed)
 

@@ -11,7 +11,8 @@ Configuration (TOML)::
     # n_disc, r1, r2 (gradient penalties on the discriminator: Dirac-GAN and MLP GANs),
     # second_moment = "per-sample" or "ones" and batch_size (adam, rmsprop: the frozen v)
     [point]
-    kind = "equilibrium"     # or "initial", or "checkpoint" (then path)
+    kind = "equilibrium"     # or "initial", or "checkpoint" (then path), or "along-training"
+                             # (then steps, every; optional warm_start, path_points)
     [spectrum]
     method = "dense"         # or "arnoldi" (then k)
     etas = [0.05, 0.1, 0.2]  # optional: the radius at each, and the scan of the stable interval
@@ -26,10 +27,24 @@ equinox file (``eqx.tree_serialise_leaves``, any other suffix) of the pair
 ``(generator, discriminator)`` for an MLP GAN (the networks of the
 ``[game]`` table's architecture) or of ``(theta, omega)`` otherwise. A
 relative path is read from the working directory.
+
+``along-training`` trains the game from its initial point with the configured
+step (full batch: the mean field, no minibatch noise) for ``steps`` steps and
+takes the spectrum of the step every ``every`` steps (the ``k`` of largest
+modulus, each ARPACK solve warm-started from the previous leading
+eigenvector unless ``warm_start = false``;
+:func:`gandyn.analysis.step_spectrum.spectrum_along_training`), with the
+path-angle (Berard et al. 2020) between every two consecutive checkpoints on
+``path_points`` points (default 100) of ``α ∈ [−0.2, 1.2]``
+(:func:`~gandyn.analysis.step_spectrum.path_angle`). The point of the other
+fields is then the last checkpoint, with its whole augmented state (momentum
+buffers, the past point). Adam's and RMSprop's frozen preconditioner is
+re-taken at every checkpoint.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -114,11 +129,20 @@ class OptimizerConfig(StrictModel):
         return um.RMSprop(**rates, **extra, order=self.order, n_disc=self.n_disc)
 
 
+#: Most records (spectra) along training one config may ask for: ``steps // every + 1``.
+MAX_RECORDS = 1000
+_ALONG = ("steps", "every", "warm_start", "path_points")
+
+
 class PointConfig(StrictModel):
-    kind: Literal["equilibrium", "initial", "checkpoint"] = "equilibrium"
+    kind: Literal["equilibrium", "initial", "checkpoint", "along-training"] = "equilibrium"
     path: Optional[str] = None
     tol: float = Field(1e-10, gt=0, allow_inf_nan=False)
     max_iter: int = Field(200, ge=1, le=100_000)
+    steps: Optional[int] = Field(None, ge=1, le=10**7)
+    every: Optional[int] = Field(None, ge=1, le=10**7)
+    warm_start: Optional[bool] = None
+    path_points: Optional[int] = Field(None, ge=3, le=100_000)
 
     @model_validator(mode="after")
     def _path(self):
@@ -126,6 +150,20 @@ class PointConfig(StrictModel):
             raise ValueError("kind = 'checkpoint' needs path (a .npy, .npz or equinox file)")
         if self.kind != "checkpoint" and self.path is not None:
             raise ValueError("path is only for kind = 'checkpoint'")
+        if self.kind != "along-training":
+            for name in _ALONG:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is only for kind = 'along-training'")
+            return self
+        if self.steps is None or self.every is None:
+            raise ValueError("kind = 'along-training' needs steps (training steps) and every "
+                             "(steps between spectra), e.g. steps = 400, every = 100")
+        if self.every > self.steps:
+            raise ValueError(f"every must be at most steps ({self.every} > {self.steps}): "
+                             "along training needs two checkpoints at least")
+        if self.steps // self.every + 1 > MAX_RECORDS:
+            raise ValueError(f"steps // every + 1 = {self.steps // self.every + 1} spectra is "
+                             f"more than {MAX_RECORDS}: raise every")
         return self
 
 
@@ -197,6 +235,8 @@ class StepSpectrumResult(StudyResult):
     stable_eta_scan: Optional[dict] = None
     jacobian_matvecs: Optional[int] = None
     nash: Optional[dict] = None
+    along_training: Optional[dict] = None
+    path_angle: Optional[dict] = None
     notes: list = field(default_factory=list)
     out: Optional[str] = None
     files: Optional[list] = None
@@ -241,6 +281,26 @@ class StepSpectrumResult(StudyResult):
                          f"{self.nash['omega_hessian_max']:.4g})")
         lines.append(f"  {self.matvecs} matrix-vector products, {self.seconds:.2f} s, "
                      f"residual <= {self.residual_max:.2g}")
+        if self.along_training is not None:
+            a = self.along_training
+            lines.append(f"  along training ({len(a['steps'])} spectra, "
+                         f"{'warm' if a['warm_start'] else 'cold'} starts):")
+            lines.append("    step   spectral radius   margin 1 - rho   |F|        matvecs")
+            for t, r, m, f, n in zip(a["steps"], a["spectral_radius"], a["margin"],
+                                     a["field_norm"], a["matvecs"]):
+                lines.append(f"    {t:5d}  {r:.10f}      {m:+.3e}       {f:.3e}  {n:5d}")
+            if a["diverged_at"] is not None:
+                lines.append(f"    training diverged at step {a['diverged_at']}")
+        if self.path_angle is not None:
+            for pair in self.path_angle["pairs"]:
+                if pair["cosine"] is None:
+                    lines.append(f"  path-angle {pair['from']} -> {pair['to']}: the two "
+                                 "checkpoints coincide")
+                    continue
+                cos = np.asarray(pair["cosine"])
+                lines.append(f"  path-angle {pair['from']} -> {pair['to']}: cosine from "
+                             f"{cos.min():+.3f} to {cos.max():+.3f}, {pair['cosine_at_end']:+.3f} "
+                             f"at the later checkpoint")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -292,30 +352,146 @@ def load_checkpoint(path: str | Path, game_config, game) -> np.ndarray:
     return np.asarray(jnp.asarray(u))
 
 
-def run(config: StepSpectrumConfig) -> StepSpectrumResult:
-    """The spectrum of the configured training step at the configured point (float64)."""
+def run(config: StepSpectrumConfig, progress=None) -> StepSpectrumResult:
+    """The spectrum of the configured training step at the configured point (float64).
+
+    ``progress(label, done, total)``, when given, hears of every spectrum
+    along training.
+    """
     import jax
 
     with jax.enable_x64(True):
-        return _run(config)
+        return _run(config, progress)
 
 
-def _run(config: StepSpectrumConfig) -> StepSpectrumResult:
+def _make_step(game, o: OptimizerConfig, optimizer, penalty, theta, omega):
+    """The training step, Adam's and RMSprop's preconditioner frozen at ``(θ, ω)``."""
+    from ..analysis.update_maps import training_step
+
+    v = None
+    if o.kind in ("adam", "rmsprop") and (o.second_moment or "per-sample") == "ones":
+        v = (np.ones(game.d_theta), np.ones(game.d_omega))
+    try:
+        return training_step(game, optimizer, penalty=penalty, v=v, at=(theta, omega),
+                             batch_size=o.batch_size or 1)
+    except InputError as err:
+        raise ConfigError(f"config error: optimizer: {err}") from None
+
+
+def _check_k(sp: SpectrumConfig, state) -> int:
+    """The augmented state's size; ``k`` must be below it minus one for Arnoldi."""
+    dim = int(sum(np.size(x) for x in _float_leaves(state)))
+    if sp.method == "arnoldi" and not sp.k < dim - 1:
+        raise ConfigError(f"config error: spectrum.k: arnoldi needs k < dim - 1 = {dim - 1} "
+                          f"(the state has {dim} numbers); use method = \"dense\"")
+    return dim
+
+
+def _field_norm(game, penalty, theta, omega) -> float:
+    """``|F(θ, ω)|``, the descent–ascent field's norm (with the penalties), compiled once."""
+    return float(_jitted_field_norm()(game, penalty if penalty.active else None, theta, omega))
+
+
+def _field_norm_impl(game, penalty, theta, omega):
+    import jax.numpy as jnp
+
+    from ..analysis.update_maps import descent_field
+
+    return jnp.linalg.norm(game.join(*descent_field(game, penalty)(theta, omega)))
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_field_norm():
+    import equinox as eqx
+
+    return eqx.filter_jit(_field_norm_impl)  # one program per game: along training, per point
+
+
+def _along_training(config: StepSpectrumConfig, game, penalty, optimizer, progress):
+    """Train from the game's initial point, a spectrum every ``every`` steps, path-angles.
+
+    Returns the last state, the ``along_training`` and ``path_angle`` JSON
+    fields. Each spectrum is ARPACK's (or the dense) largest-modulus
+    eigenvalues of the step at the record; the path-angle (Berard et al.
+    2020) is taken between every two consecutive records.
+    """
+    from ..analysis.step_spectrum import is_stable, path_angle, spectrum_along_training
+
+    o, sp, pt = config.optimizer, config.spectrum, config.point
+    step = _make_step(game, o, optimizer, penalty, game.theta0, game.omega0)
+    state = step.init(game.theta0, game.omega0)
+    _check_k(sp, state)
+    # Adam/RMSprop: the frozen preconditioner follows training, re-taken at every record.
+    step_at = ((lambda s: _make_step(game, o, optimizer, penalty, s.theta, s.omega))
+               if o.kind in ("adam", "rmsprop") else None)
+    alphas = np.linspace(-0.2, 1.2, pt.path_points or 100)
+    total = pt.steps // pt.every + 1
+    kept = {"state": None, "u": None, "t": None}
+    norms, pairs = [], []
+
+    def record(t, s, spec):
+        u = np.asarray(game.join(s.theta, s.omega))
+        norms.append(_field_norm(game, penalty, s.theta, s.omega))
+        if kept["u"] is not None:
+            pair = {"from": kept["t"], "to": t, "distance": float(np.linalg.norm(u - kept["u"])),
+                    "cosine": None, "field_norm": None, "cosine_at_end": None}
+            if pair["distance"] > 0:  # a run that does not move has no line to look along
+                angle = path_angle(game, kept["u"], u, penalty=penalty, alphas=alphas)
+                pair.update(cosine=angle["cosine"].tolist(),
+                            field_norm=angle["field_norm"].tolist(),
+                            cosine_at_end=float(angle["cosine"][np.argmin(np.abs(alphas - 1))]))
+            pairs.append(pair)
+        kept.update(state=s, u=u, t=t)
+        if progress is not None:
+            progress("spectra along training", len(norms), total)
+
+    along = spectrum_along_training(step, state, steps=pt.steps, every=pt.every, k=sp.k,
+                                    tol=sp.tol, seed=sp.seed, method=sp.method,
+                                    warm_start=True if pt.warm_start is None else pt.warm_start,
+                                    callback=record, step_at=step_at)
+    if progress is not None and len(norms) < total:  # stopped early: close the bar
+        progress("spectra along training", total, total)
+    along_json = {"steps": list(along.steps), "spectral_radius": list(along.radius),
+                  "margin": along.margin.tolist(), "stable": [is_stable(r) for r in along.radius],
+                  "eigenvalues": [eigenvalue_objects(v) for v in along.eigenvalues],
+                  "matvecs": list(along.matvecs), "seconds": list(along.seconds),
+                  "residual_max": list(along.residual_max), "field_norm": norms,
+                  "warm_start": True if pt.warm_start is None else pt.warm_start,
+                  "diverged_at": along.diverged_at}
+    return kept["state"], along_json, {"alphas": alphas.tolist(), "pairs": pairs}
+
+
+def _run(config: StepSpectrumConfig, progress=None) -> StepSpectrumResult:
     import jax.numpy as jnp
 
     from ..analysis.step_spectrum import (field_spectrum, find_equilibrium, is_stable, nash_check,
                                           radius_per_eta, stable_eta_range, step_spectrum)
-    from ..analysis.update_maps import descent_field
-    from ..analysis.update_maps import GradientPenalty, training_step
+    from ..analysis.update_maps import GradientPenalty
 
     started = time.perf_counter()
     o, sp = config.optimizer, config.spectrum
     game = config.game.build()
     penalty = GradientPenalty.for_game(game, o.r1, o.r2)
+    optimizer = o.build()
     notes = []
     point = {"kind": config.point.kind}
+    state = along_json = angle_json = None
     if config.point.kind == "initial":
         u = np.asarray(game.u0)
+    elif config.point.kind == "along-training":
+        state, along_json, angle_json = _along_training(config, game, penalty, optimizer,
+                                                        progress)
+        u = np.asarray(game.join(state.theta, state.omega))
+        point.update(steps=config.point.steps, every=config.point.every,
+                     final_step=along_json["steps"][-1])
+        if along_json["diverged_at"] is not None:
+            notes.append(f"training diverged (a NaN or an infinity) at step "
+                         f"{along_json['diverged_at']}: the point is the last finite checkpoint, "
+                         f"step {along_json['steps'][-1]}")
+        if o.kind in ("adam", "rmsprop"):
+            notes.append(f"{o.kind} along training: the frozen preconditioner is re-taken at "
+                         "every checkpoint and trained with until the next one (a piecewise "
+                         "frozen v, not optax's running average)")
     elif config.point.kind == "checkpoint":
         u = load_checkpoint(config.point.path, config.game, game)
         point["path"] = config.point.path
@@ -332,31 +508,22 @@ def _run(config: StepSpectrumConfig) -> StepSpectrumResult:
                          f"(tol {config.point.tol:g}): the point is not a zero of the field")
     u = jnp.asarray(u, dtype=jnp.float64)
     theta, omega = game.split(u)
-    point["field_norm"] = float(jnp.linalg.norm(game.join(*descent_field(game, penalty)(
-        theta, omega))))
+    point["field_norm"] = _field_norm(game, penalty, theta, omega)
     point["u"] = np.asarray(u).tolist() if game.dim <= 20 else None
 
-    optimizer = o.build()
-    v = None
     if o.kind in ("adam", "rmsprop"):
         rule = o.second_moment or "per-sample"
-        if rule == "ones":
-            v = (np.ones(game.d_theta), np.ones(game.d_omega))
         notes.append(f"{o.kind}: preconditioner 1/(sqrt(v) + eps) frozen at the point, v = "
                      + ("1" if rule == "ones" else
                         f"E[(g^B)^2] with batch size {o.batch_size or 1} (per-sample gradients)"))
-    try:
-        step = training_step(game, optimizer, penalty=penalty, v=v, at=(theta, omega),
-                             batch_size=o.batch_size or 1)
-    except InputError as err:
-        raise ConfigError(f"config error: optimizer: {err}") from None
-    state = step.init(theta, omega)
-    dim = int(sum(np.size(x) for x in _float_leaves(state)))
-    if sp.method == "arnoldi" and not sp.k < dim - 1:
-        raise ConfigError(f"config error: spectrum.k: arnoldi needs k < dim - 1 = {dim - 1} "
-                          f"(the state has {dim} numbers); use method = \"dense\"")
+    step = _make_step(game, o, optimizer, penalty, theta, omega)
+    # along training: the last checkpoint's whole state (momentum buffers, the past point)
+    state = step.init(theta, omega) if state is None else state
+    dim = _check_k(sp, state)
+    # along training: fresh JVPs per product, the program the solves along the way compiled
     spec = step_spectrum(step, state, method=sp.method, k=sp.k, which=sp.which, tol=sp.tol,
-                            seed=sp.seed)
+                         seed=sp.seed,
+                         operator="jvp" if along_json is not None else "linearize")
     rho = spec.spectral_radius
     jac_k = min(sp.k, game.dim - 2)
     jac_method = sp.method if jac_k >= 1 else "dense"
@@ -401,7 +568,8 @@ def _run(config: StepSpectrumConfig) -> StepSpectrumResult:
         stable_eta_range=stable_range, stable_eta_scan=scan, radius_per_eta=per_eta,
         jacobian_eigenvalues=eigenvalue_objects(jac.eigenvalues), jacobian_matvecs=jac.matvecs,
         nash=nash, matvecs=spec.matvecs, seconds=spec.seconds,
-        elapsed_s=time.perf_counter() - started, notes=notes)
+        elapsed_s=time.perf_counter() - started, along_training=along_json,
+        path_angle=angle_json, notes=notes)
 
 
 def _float_leaves(state):
@@ -413,12 +581,14 @@ def _float_leaves(state):
 
 def write_outputs(result: StepSpectrumResult, out_dir: Path) -> list[str]:
     """``step_spectrum.json``, ``eigenvalues.csv``, the spectrum with the unit circle
-    (``spectrum.png``/``.svg``) and, with a scan, ``radius_eta.png``/``.svg``.
+    (``spectrum.png``/``.svg``), with a scan ``radius_eta.png``/``.svg`` and, along
+    training, ``along_training.png``/``.svg`` (the margin and the path-angles),
+    ``along_training.csv`` and ``path_angle.csv``.
 
     Sets ``result.out`` and ``result.files``.
     """
     from ..analysis.game_spectrum import plot_spectrum
-    from ..analysis.step_spectrum import plot_radius_per_eta
+    from ..analysis.step_spectrum import plot_along_training, plot_radius_per_eta
 
     out = Path(out_dir)
     files = [str(write_csv(out / "eigenvalues.csv", ["which", "rank", "re", "im", "abs"],
@@ -439,6 +609,24 @@ def write_outputs(result: StepSpectrumResult, out_dir: Path) -> list[str]:
         files += save_figure(plot_radius_per_eta(etas, radius, eta=o["eta"],
                                                  interval=result.stable_eta_range), out,
                              "radius_eta")
+    a = result.along_training
+    if a is not None:
+        files.append(str(write_csv(
+            out / "along_training.csv", ["step", "spectral_radius", "margin", "stable",
+                                         "field_norm", "matvecs", "seconds", "residual_max"],
+            zip(a["steps"], a["spectral_radius"], a["margin"], a["stable"], a["field_norm"],
+                a["matvecs"], a["seconds"], a["residual_max"]))))
+        pa = result.path_angle
+        drawn = [q for q in pa["pairs"] if q["cosine"] is not None]
+        files.append(str(write_csv(
+            out / "path_angle.csv", ["from", "to", "alpha", "cosine", "field_norm"],
+            ([q["from"], q["to"], al, c, f] for q in drawn
+             for al, c, f in zip(pa["alphas"], q["cosine"], q["field_norm"])))))
+        files += save_figure(plot_along_training(
+            a["steps"], a["margin"], pa["alphas"], [q["cosine"] for q in drawn],
+            [f"{q['from']} → {q['to']}" for q in drawn],
+            title=f"{result.game}, {o['kind']} ({o['order']}), η = {o['eta']:g}"), out,
+            "along_training")
     path = out / "step_spectrum.json"
     result.out, result.files = str(out), files + [str(path)]
     write_json(path, result.to_json())
