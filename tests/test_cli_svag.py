@@ -109,6 +109,23 @@ def test_monte_carlo_contract(tmp_path, capsys):
     assert json.loads(other.out)["chain_final"] != result["chain_final"]
 
 
+def test_alt_sde_drift_from_the_config(tmp_path, capsys):
+    """``drift = "alt-sde"``: the chains and the per-sample limit are ALT-SDE's (b0 + η b1), so
+    both differ from the drift-b0 study of the same config, and the JSON and summary say so."""
+    code, plain = _run(["svag", _write(tmp_path, TANH), "--json", "--no-progress"], capsys)
+    alt_sde = TANH.replace('method = "monte-carlo"', 'method = "monte-carlo"\ndrift = "alt-sde"')
+    code, captured = _run(["svag", _write(tmp_path, alt_sde), "--json", "--no-progress"], capsys)
+    assert code == 0, captured.err
+    result, plain = json.loads(captured.out), json.loads(plain.out)
+    assert result["drift"] == "alt-sde" and plain["drift"] == "b0"
+    assert result["covariance"] == "blockdiag" and result["limit_kind"] == "per-sample-sde"
+    assert result["config"]["svag"]["drift"] == "alt-sde"
+    assert all(a != b for a, b in zip(result["chain_final"], plain["chain_final"]))
+    assert result["limit_final"] != plain["limit_final"]
+    code, captured = _run(["svag", _write(tmp_path, alt_sde), "--no-progress"], capsys)
+    assert code == 0 and "ALT-SDE, drift b0 + eta b1" in captured.out
+
+
 MLP = """
 [game]
 kind = "mlp-gan"
@@ -167,6 +184,10 @@ def test_network_game_curves_and_verdict(tmp_path, capsys):
     (lambda t: t.replace('test_function = "sq-norm"', 'test_function = "cube"'), "svag.test_function"),
     (lambda t: '[game]\nkind = "tanh-wgan"\n[svag]' + t.split("[svag]")[1],
      "needs a linear-quadratic game"),
+    (lambda t: t + 'drift = "b1"\n', "svag.drift must be one of b0, alt-sde"),
+    (lambda t: t + 'drift = "alt-sde"\n', 'it needs svag.scheme = "alt"'),
+    (lambda t: t.replace('scheme = "sml"', 'scheme = "alt"') + 'drift = "alt-sde"\n',
+     "no exact route"),
 ])
 def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, needle):
     text = edit(LQ_GAME + SVAG.format(scheme="sml"))
@@ -183,13 +204,15 @@ def test_missing_config_exits_2(tmp_path, capsys):
 
 
 _SVAG_VALUES = ["0", "1", "-1", "0.3", "1e300", "nan", "inf", '"alt"', '"x"', "[1, 2]", "[0, 2]",
-                "[1, 1]", "[2.5, 4]", "[]", "true", '"monte-carlo"', '"theta[5]"']
+                "[1, 1]", "[2.5, 4]", "[]", "true", '"monte-carlo"', '"theta[5]"',
+                '"alt-sde"', '"b0"']
 
 
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.sampled_from(["scheme", "eta", "batch_size", "horizon", "ls",
-                                                 "method", "test_function", "n_disc", "bogus"]),
+                                                 "method", "test_function", "n_disc", "drift",
+                                                 "bogus"]),
                                 st.sampled_from(_SVAG_VALUES + [None])), min_size=1, max_size=3))
 def test_random_svag_settings_never_crash(tmp_path, capsys, edits):
     """Exit 0 or exit 2 with one line, never a traceback (Monte Carlo runs are kept out: a valid
