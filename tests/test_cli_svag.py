@@ -111,9 +111,11 @@ def test_monte_carlo_contract(tmp_path, capsys):
 
 def test_alt_sde_drift_from_the_config(tmp_path, capsys):
     """``drift = "alt-sde"``: the chains and the per-sample limit are ALT-SDE's (b0 + η b1), so
-    both differ from the drift-b0 study of the same config, and the JSON and summary say so."""
+    both differ from the drift-b0 study of the same config, and the JSON and summary say so.
+    (The limit by Euler without Richardson: ALT-SDE's per-sample b1 is costly to compile.)"""
     code, plain = _run(["svag", _write(tmp_path, TANH), "--json", "--no-progress"], capsys)
-    alt_sde = TANH.replace('method = "monte-carlo"', 'method = "monte-carlo"\ndrift = "alt-sde"')
+    alt_sde = TANH.replace('method = "monte-carlo"', 'method = "monte-carlo"\ndrift = "alt-sde"'
+                           '\nintegrator = "euler"\nrichardson = false')
     code, captured = _run(["svag", _write(tmp_path, alt_sde), "--json", "--no-progress"], capsys)
     assert code == 0, captured.err
     result, plain = json.loads(captured.out), json.loads(plain.out)
@@ -184,7 +186,7 @@ def test_network_game_curves_and_verdict(tmp_path, capsys):
     (lambda t: t.replace('test_function = "sq-norm"', 'test_function = "cube"'), "svag.test_function"),
     (lambda t: '[game]\nkind = "tanh-wgan"\n[svag]' + t.split("[svag]")[1],
      "needs a linear-quadratic game"),
-    (lambda t: t + 'drift = "b1"\n', "svag.drift must be one of b0, alt-sde"),
+    (lambda t: t + 'drift = "b1"\n', "svag.drift must be one of b0 or alt-sde"),
     (lambda t: t + 'drift = "alt-sde"\n', 'it needs svag.scheme = "alt"'),
     (lambda t: t.replace('scheme = "sml"', 'scheme = "alt"') + 'drift = "alt-sde"\n',
      "no exact route"),
@@ -236,3 +238,77 @@ def test_random_svag_settings_never_crash(tmp_path, capsys, edits):
         assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
     else:
         json.loads(captured.out)
+
+
+def test_report_section_says_what_its_numbers_say(tmp_path, capsys):
+    """``gandyn report`` with the opt-in svag section on the small MLP study above (its compiled
+    programs are shared): the section's summary is the study's convergence, its verdicts name
+    the same pairs and quantities, and the page embeds the three figures and the verdicts."""
+    import html
+    import re
+
+    study = tmp_path / "svag.toml"
+    study.write_text(MLP)
+    cfg = tmp_path / "report.toml"
+    cfg.write_text(f'[report]\nsections = ["svag"]\n\n[svag]\nconfig = "{study.name}"\n')
+    out = tmp_path / "report"
+    assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
+    (printed,) = json.loads(capsys.readouterr().out)["sections"]
+    assert printed["status"] == "ok" and printed["name"] == "svag"
+    report = json.loads((out / "report.json").read_text())
+    (section,) = report["sections"]
+    result = section["results"]["svag"]
+    conv = result["convergence"]
+    summary = printed["summary"]
+    last = conv["successive"][-1]["distances"]
+    assert summary["converged"] == conv["converged"] == all(v["within_ci"] for v in last.values())
+    assert summary["last_pair"] == [2, 4] and summary["seeds"] == [0, 1, 2]
+    assert summary["gap_resolved"] == [q for q, v in conv["l1_gap"].items() if not v["within_ci"]]
+    for v in conv["l1_gap"].values():  # within_ci implies the distance fits in the half-width
+        assert not v["within_ci"] or v["distance"] <= v["ci_halfwidth"] + 1e-9
+    verdict, gap = section["verdicts"]
+    assert verdict.startswith("The curves of l = 2 and l = 4 ")
+    assert ("converged in l, so" in verdict) == conv["converged"]
+    assert ("not converged in l" in verdict) == (not conv["converged"])
+    assert gap.startswith("The SML training run (l = 1) against l = 4")
+    if summary["gap_resolved"]:
+        assert f"{len(summary['gap_resolved'])} of 4 quantities differ" in gap
+        for q in summary["gap_resolved"]:
+            assert q in gap
+    else:
+        assert "every quantity stays within its 95% interval" in gap
+    page = html.unescape((out / "report.html").read_text())
+    assert "SDE at network scale" in page and verdict in page and gap in page
+    for name in ("svag_curves.png", "svag_distances.png", "svag.png"):
+        assert f"svag/{name}" in page and (out / "svag" / name).stat().st_size > 0
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 3
+    assert section["commands"] == [f"gandyn svag {study} --no-progress --out {out / 'svag'} --json"]
+
+
+def _network_result(scheme, drift, last_within, gap_within):
+    """An SVAG result with two quantities, as the study writes it (for the verdicts alone)."""
+    def dists(within):
+        return {q: {"distance": 0.5 if not w else 0.01, "ci_halfwidth": 0.1, "within_ci": w}
+                for q, w in zip(("loss_d", "theta_norm"), within)}
+
+    return {"scheme": scheme, "drift": drift, "horizon": 1.0, "curves": {"seeds": [0, 1, 2]},
+            "convergence": {"successive": [{"ls": [1, 4], "distances": dists([False, False])},
+                                           {"ls": [4, 8], "distances": dists(last_within)}],
+                            "last_pair": [4, 8], "converged": all(last_within),
+                            "l1_gap": dists(gap_within)}}
+
+
+@pytest.mark.parametrize("scheme,drift,who", [("alt", "b0", "alternation term"),
+                                              ("sml", "b0", "SML has no alternation term"),
+                                              ("alt", "alt-sde", "not the training run")])
+def test_report_verdicts_follow_the_numbers(scheme, drift, who):
+    from gandyn.report.sections import svag_verdicts
+
+    conv, gap = svag_verdicts(_network_result(scheme, drift, [True, True], [True, False]))
+    assert "agree within their 95% intervals over 3 seeds" in conv and "converged in l" in conv
+    assert "1 of 2 quantities differ beyond" in gap and "theta_norm 0.5 (95% half-width 0.1)" in gap
+    assert "loss_d" not in gap and who in gap
+    conv, gap = svag_verdicts(_network_result(scheme, drift, [True, False], [True, True]))
+    assert "differ beyond their 95% intervals over 3 seeds in theta_norm 0.5" in conv
+    assert "loss_d" not in conv and "not converged in l" in conv
+    assert "every quantity stays within its 95% interval" in gap and "not resolved" in gap
