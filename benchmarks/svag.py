@@ -221,7 +221,8 @@ def main(argv=None):
         memory = _memory(args)
         print(f"\nPeak RSS (`ru_maxrss`) per subprocess, DCGAN width {memory['width']}, ALT SVAG "
               f"l = 4, B = {memory['batch_size']}, {memory['seeds']} seed(s) vmapped:\n")
-        print("| SVAG steps | parameters | peak RSS MiB | RSS before call MiB | call s |")
+        print("| SVAG steps | parameters | peak RSS MiB | RSS before call MiB | "
+              "call s (with compile) |")
         print("|---:|---:|---:|---:|---:|")
         for r in memory["rows"]:
             if "error" in r:

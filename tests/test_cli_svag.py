@@ -306,9 +306,24 @@ def test_report_verdicts_follow_the_numbers(scheme, drift, who):
 
     conv, gap = svag_verdicts(_network_result(scheme, drift, [True, True], [True, False]))
     assert "agree within their 95% intervals over 3 seeds" in conv and "converged in l" in conv
-    assert "1 of 2 quantities differ beyond" in gap and "theta_norm 0.5 (95% half-width 0.1)" in gap
+    assert "1 of 2 quantities differ beyond" in gap
+    assert "theta_norm (largest distance over t 0.5, largest 95% half-width 0.1)" in gap
     assert "loss_d" not in gap and who in gap
     conv, gap = svag_verdicts(_network_result(scheme, drift, [True, False], [True, True]))
-    assert "differ beyond their 95% intervals over 3 seeds in theta_norm 0.5" in conv
+    assert "differ beyond their 95% intervals over 3 seeds in theta_norm (largest" in conv
     assert "loss_d" not in conv and "not converged in l" in conv
     assert "every quantity stays within its 95% interval" in gap and "not resolved" in gap
+
+
+def test_report_built_in_study_is_the_dcgan_example():
+    """The section's built-in study: ``examples/svag_dcgan.toml`` at full size (seeds from the
+    report's seed), and a valid, smaller DCGAN study under --quick."""
+    from gandyn.report.sections import svag_study_config
+
+    example = tomllib.loads((Path(__file__).resolve().parent.parent / "examples" /
+                             "svag_dcgan.toml").read_text())
+    full = parse_config(svag.SVAGConfig, svag_study_config(0, quick=False))
+    assert full.model_dump() == parse_config(svag.SVAGConfig, example).model_dump()
+    quick = parse_config(svag.SVAGConfig, svag_study_config(5, quick=True))
+    assert quick.game.kind == "dcgan" and quick.svag.seeds == [5, 6, 7]
+    assert quick.svag.ls == [1, 2, 4] and quick.svag.n_intervals == 10

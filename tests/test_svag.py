@@ -140,7 +140,8 @@ def test_minibatch_b1_is_unbiased_by_enumeration():
     pairs = list(itertools.product(range(len(batches)), repeat=2))
     a = _stack([batches[i] for i, _ in pairs])
     c = _stack([batches[j] for _, j in pairs])
-    estimates = jax.jit(jax.vmap(lambda x, y: minibatch_b1(game, u, x, y)), compiler_options=O0)(a, c)
+    estimates = jax.jit(jax.vmap(lambda x, y: minibatch_b1(game, u, x, y)),
+                        compiler_options=O0)(a, c)
     np.testing.assert_allclose(np.asarray(estimates).mean(0), b1(game, u), rtol=1e-11,
                                atol=1e-13)
     # the same batch for both factors is biased: the comparison above can fail

@@ -816,7 +816,9 @@ def _run_svag(ctx: SectionContext) -> SectionOutput:
 
 
 def _distance_text(q: str, v: dict) -> str:
-    return f"{q} {_g(v['distance'])} (95% half-width {_g(v['ci_halfwidth'])})"
+    """Both maxima over t; ``within_ci`` compares them time by time, so they may cross."""
+    return (f"{q} (largest distance over t {_g(v['distance'])}, largest 95% half-width "
+            f"{_g(v['ci_halfwidth'])})")
 
 
 def svag_verdicts(result: dict) -> list:
@@ -846,8 +848,8 @@ def svag_verdicts(result: dict) -> list:
                  f"to {horizon}."]
     else:
         lines = [f"The curves of l = {a} and l = {b} differ beyond their 95% intervals over {n} "
-                 f"seeds in {', '.join(_distance_text(q, last[q]) for q in apart)} (largest "
-                 f"over t): not converged in l at this resolution, so these chains do not show "
+                 f"seeds in {', '.join(_distance_text(q, last[q]) for q in apart)}: not "
+                 f"converged in l at this resolution, so these chains do not show "
                  f"the SDE describing this training up to {horizon}."]
     gap = conv.get("l1_gap")
     if gap is not None:

@@ -69,7 +69,8 @@ from .executor_config import ExecutorConfig
 from .result import StudyResult
 
 __all__ = ["SVAGSettings", "SVAGConfig", "SVAGResult", "run", "write_outputs", "plot_svag",
-           "plot_curves", "plot_distances", "NETWORK_GAMES", "CURVE_QUANTITIES", "evaluation_tools", "record_row",
+           "plot_curves", "plot_distances", "NETWORK_GAMES", "CURVE_QUANTITIES",
+           "evaluation_tools", "record_row",
            "curve_statistics", "curve_distance"]
 
 #: Game kinds simulated as networks: one chain per seed, curves recorded, Richardson limit.
@@ -200,7 +201,8 @@ class SVAGResult(StudyResult):
 
     def to_json(self) -> dict:
         data = {"game": self.game, "scheme": self.scheme, "covariance": self.covariance,
-                "drift": self.drift, "method": self.method, "eta": self.eta, "batch_size": self.batch_size,
+                "drift": self.drift, "method": self.method, "eta": self.eta,
+                "batch_size": self.batch_size,
                 "horizon": self.horizon, "test_function": self.test_function, "ls": self.ls,
                 "n_steps": self.n_steps, "chain_final": self.chain_final,
                 "limit_final": self.limit_final, "limit_kind": self.limit_kind,
@@ -310,7 +312,8 @@ def run(config: SVAGConfig, *, executor: Optional[Executor] = None,
     covariance = svag_covariance(s.scheme)
     n = s.n_intervals
     common = dict(game=config.game.kind, scheme=s.scheme, covariance=covariance,
-                  drift=s.drift, method=s.method, eta=s.eta, batch_size=s.batch_size, horizon=s.horizon,
+                  drift=s.drift, method=s.method, eta=s.eta, batch_size=s.batch_size,
+                  horizon=s.horizon,
                   test_function=s.test_function, ls=list(s.ls), n_steps=[l * n for l in s.ls],
                   config=config.model_dump(mode="json", exclude_none=True))
     if s.method == "exact":
