@@ -109,6 +109,25 @@ def test_monte_carlo_contract(tmp_path, capsys):
     assert json.loads(other.out)["chain_final"] != result["chain_final"]
 
 
+def test_alt_sde_drift_from_the_config(tmp_path, capsys):
+    """``drift = "alt-sde"``: the chains and the per-sample limit are ALT-SDE's (b0 + η b1), so
+    both differ from the drift-b0 study of the same config, and the JSON and summary say so.
+    (The limit by Euler without Richardson: ALT-SDE's per-sample b1 is costly to compile.)"""
+    code, plain = _run(["svag", _write(tmp_path, TANH), "--json", "--no-progress"], capsys)
+    alt_sde = TANH.replace('method = "monte-carlo"', 'method = "monte-carlo"\ndrift = "alt-sde"'
+                           '\nintegrator = "euler"\nrichardson = false')
+    code, captured = _run(["svag", _write(tmp_path, alt_sde), "--json", "--no-progress"], capsys)
+    assert code == 0, captured.err
+    result, plain = json.loads(captured.out), json.loads(plain.out)
+    assert result["drift"] == "alt-sde" and plain["drift"] == "b0"
+    assert result["covariance"] == "blockdiag" and result["limit_kind"] == "per-sample-sde"
+    assert result["config"]["svag"]["drift"] == "alt-sde"
+    assert all(a != b for a, b in zip(result["chain_final"], plain["chain_final"]))
+    assert result["limit_final"] != plain["limit_final"]
+    code, captured = _run(["svag", _write(tmp_path, alt_sde), "--no-progress"], capsys)
+    assert code == 0 and "ALT-SDE, drift b0 + eta b1" in captured.out
+
+
 MLP = """
 [game]
 kind = "mlp-gan"
@@ -167,6 +186,10 @@ def test_network_game_curves_and_verdict(tmp_path, capsys):
     (lambda t: t.replace('test_function = "sq-norm"', 'test_function = "cube"'), "svag.test_function"),
     (lambda t: '[game]\nkind = "tanh-wgan"\n[svag]' + t.split("[svag]")[1],
      "needs a linear-quadratic game"),
+    (lambda t: t + 'drift = "b1"\n', "svag.drift must be one of b0 or alt-sde"),
+    (lambda t: t + 'drift = "alt-sde"\n', 'it needs svag.scheme = "alt"'),
+    (lambda t: t.replace('scheme = "sml"', 'scheme = "alt"') + 'drift = "alt-sde"\n',
+     "no exact route"),
 ])
 def test_bad_configs_exit_2_with_one_line(tmp_path, capsys, edit, needle):
     text = edit(LQ_GAME + SVAG.format(scheme="sml"))
@@ -183,13 +206,15 @@ def test_missing_config_exits_2(tmp_path, capsys):
 
 
 _SVAG_VALUES = ["0", "1", "-1", "0.3", "1e300", "nan", "inf", '"alt"', '"x"', "[1, 2]", "[0, 2]",
-                "[1, 1]", "[2.5, 4]", "[]", "true", '"monte-carlo"', '"theta[5]"']
+                "[1, 1]", "[2.5, 4]", "[]", "true", '"monte-carlo"', '"theta[5]"',
+                '"alt-sde"', '"b0"']
 
 
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.sampled_from(["scheme", "eta", "batch_size", "horizon", "ls",
-                                                 "method", "test_function", "n_disc", "bogus"]),
+                                                 "method", "test_function", "n_disc", "drift",
+                                                 "bogus"]),
                                 st.sampled_from(_SVAG_VALUES + [None])), min_size=1, max_size=3))
 def test_random_svag_settings_never_crash(tmp_path, capsys, edits):
     """Exit 0 or exit 2 with one line, never a traceback (Monte Carlo runs are kept out: a valid
@@ -213,3 +238,92 @@ def test_random_svag_settings_never_crash(tmp_path, capsys, edits):
         assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
     else:
         json.loads(captured.out)
+
+
+def test_report_section_says_what_its_numbers_say(tmp_path, capsys):
+    """``gandyn report`` with the opt-in svag section on the small MLP study above (its compiled
+    programs are shared): the section's summary is the study's convergence, its verdicts name
+    the same pairs and quantities, and the page embeds the three figures and the verdicts."""
+    import html
+    import re
+
+    study = tmp_path / "svag.toml"
+    study.write_text(MLP)
+    cfg = tmp_path / "report.toml"
+    cfg.write_text(f'[report]\nsections = ["svag"]\n\n[svag]\nconfig = "{study.name}"\n')
+    out = tmp_path / "report"
+    assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
+    (printed,) = json.loads(capsys.readouterr().out)["sections"]
+    assert printed["status"] == "ok" and printed["name"] == "svag"
+    report = json.loads((out / "report.json").read_text())
+    (section,) = report["sections"]
+    result = section["results"]["svag"]
+    conv = result["convergence"]
+    summary = printed["summary"]
+    last = conv["successive"][-1]["distances"]
+    assert summary["converged"] == conv["converged"] == all(v["within_ci"] for v in last.values())
+    assert summary["last_pair"] == [2, 4] and summary["seeds"] == [0, 1, 2]
+    assert summary["gap_resolved"] == [q for q, v in conv["l1_gap"].items() if not v["within_ci"]]
+    for v in conv["l1_gap"].values():  # within_ci implies the distance fits in the half-width
+        assert not v["within_ci"] or v["distance"] <= v["ci_halfwidth"] + 1e-9
+    verdict, gap = section["verdicts"]
+    assert verdict.startswith("The curves of l = 2 and l = 4 ")
+    assert ("converged in l, so" in verdict) == conv["converged"]
+    assert ("not converged in l" in verdict) == (not conv["converged"])
+    assert gap.startswith("The SML training run (l = 1) against l = 4")
+    if summary["gap_resolved"]:
+        assert f"{len(summary['gap_resolved'])} of 4 quantities differ" in gap
+        for q in summary["gap_resolved"]:
+            assert q in gap
+    else:
+        assert "every quantity stays within its 95% interval" in gap
+    page = html.unescape((out / "report.html").read_text())
+    assert "SDE at network scale" in page and verdict in page and gap in page
+    for name in ("svag_curves.png", "svag_distances.png", "svag.png"):
+        assert f"svag/{name}" in page and (out / "svag" / name).stat().st_size > 0
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 3
+    assert section["commands"] == [f"gandyn svag {study} --no-progress --out {out / 'svag'} --json"]
+
+
+def _network_result(scheme, drift, last_within, gap_within):
+    """An SVAG result with two quantities, as the study writes it (for the verdicts alone)."""
+    def dists(within):
+        return {q: {"distance": 0.5 if not w else 0.01, "ci_halfwidth": 0.1, "within_ci": w}
+                for q, w in zip(("loss_d", "theta_norm"), within)}
+
+    return {"scheme": scheme, "drift": drift, "horizon": 1.0, "curves": {"seeds": [0, 1, 2]},
+            "convergence": {"successive": [{"ls": [1, 4], "distances": dists([False, False])},
+                                           {"ls": [4, 8], "distances": dists(last_within)}],
+                            "last_pair": [4, 8], "converged": all(last_within),
+                            "l1_gap": dists(gap_within)}}
+
+
+@pytest.mark.parametrize("scheme,drift,who", [("alt", "b0", "alternation term"),
+                                              ("sml", "b0", "SML has no alternation term"),
+                                              ("alt", "alt-sde", "not the training run")])
+def test_report_verdicts_follow_the_numbers(scheme, drift, who):
+    from gandyn.report.sections import svag_verdicts
+
+    conv, gap = svag_verdicts(_network_result(scheme, drift, [True, True], [True, False]))
+    assert "agree within their 95% intervals over 3 seeds" in conv and "converged in l" in conv
+    assert "1 of 2 quantities differ beyond" in gap
+    assert "theta_norm (largest distance over t 0.5, largest 95% half-width 0.1)" in gap
+    assert "loss_d" not in gap and who in gap
+    conv, gap = svag_verdicts(_network_result(scheme, drift, [True, False], [True, True]))
+    assert "differ beyond their 95% intervals over 3 seeds in theta_norm (largest" in conv
+    assert "loss_d" not in conv and "not converged in l" in conv
+    assert "every quantity stays within its 95% interval" in gap and "not resolved" in gap
+
+
+def test_report_built_in_study_is_the_dcgan_example():
+    """The section's built-in study: ``examples/svag_dcgan.toml`` at full size (seeds from the
+    report's seed), and a valid, smaller DCGAN study under --quick."""
+    from gandyn.report.sections import svag_study_config
+
+    example = tomllib.loads((Path(__file__).resolve().parent.parent / "examples" /
+                             "svag_dcgan.toml").read_text())
+    full = parse_config(svag.SVAGConfig, svag_study_config(0, quick=False))
+    assert full.model_dump() == parse_config(svag.SVAGConfig, example).model_dump()
+    quick = parse_config(svag.SVAGConfig, svag_study_config(5, quick=True))
+    assert quick.game.kind == "dcgan" and quick.svag.seeds == [5, 6, 7]
+    assert quick.svag.ls == [1, 2, 4] and quick.svag.n_intervals == 10

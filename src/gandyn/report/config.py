@@ -22,8 +22,9 @@ from ..studies.kernel import Convention, KernelGame
 __all__ = ["SECTION_NAMES", "DEFAULT_SECTIONS", "StabilitySection", "ReportSettings", "WeakOrderSection", "FileSection", "KernelSection",
            "ReportConfig", "load_report_config"]
 
-SECTION_NAMES = ("weak_order", "invariant", "kernel", "train", "stability")
-#: The sections a report runs when ``[report] sections`` is not given.
+SECTION_NAMES = ("weak_order", "invariant", "kernel", "train", "stability", "svag")
+#: The sections a report runs when ``[report] sections`` is not given (``stability`` and
+#: ``svag`` are opt-in: the network-scale SVAG study alone takes minutes).
 DEFAULT_SECTIONS = ("weak_order", "invariant", "kernel", "train")
 
 
@@ -126,6 +127,7 @@ class ReportConfig(StrictModel):
     kernel: KernelSection = KernelSection()
     train: FileSection = FileSection()
     stability: StabilitySection = StabilitySection()
+    svag: FileSection = FileSection()
     # Where the sections' tasks run (--executor and --ray-* override it); never part of a
     # section's numbers, so not of its checkpoint key either.
     executor: Optional[ExecutorConfig] = None
@@ -150,7 +152,7 @@ def load_report_config(path: Optional[str]) -> tuple[ReportConfig, str]:
     config = parse_config(ReportConfig, load_toml(path), what="report config")
     base = Path(path).resolve().parent
     updates = {}
-    for name in ("weak_order", "invariant", "train"):
+    for name in ("weak_order", "invariant", "train", "svag"):
         table = getattr(config, name)
         if table.config is not None:
             updates[name] = table.model_copy(

@@ -20,6 +20,7 @@ from ..analysis.fdr import FDR_RELATIONS, FDR_TERMS
 from ..studies import invariant as invariant_study
 from ..studies import kernel as kernel_study
 from ..studies import step_spectrum as step_spectrum_study
+from ..studies import svag as svag_study
 from ..studies import train as train_study
 from ..studies import weak_order as weak_order_study
 from ..studies.config import load_toml, parse_config, read_config, tomllib
@@ -27,7 +28,8 @@ from .toml_text import dumps_toml
 
 __all__ = ["SECTIONS", "SectionContext", "SectionOutput", "SectionSpec", "INVARIANT_STUDY",
            "DIGITS_ALONG", "digits_along_config",
-           "invariant_study_config", "train_study_config", "weak_order_study_config"]
+           "invariant_study_config", "train_study_config", "weak_order_study_config",
+           "svag_study_config", "svag_verdicts"]
 
 #: The built-in stationary study: simultaneous SGA on a generic, regularised
 #: linear-quadratic game (the same game as ``examples/invariant_lq.toml``).
@@ -88,6 +90,25 @@ def train_study_config(seed: int, quick: bool) -> dict:
                       "seeds": [seed, seed + 1, seed + 2], "steps": 8000, "n_evals": 8,
                       "batch_size": 64, "eta": 0.05, "adam_lr": 0.001, "fdr_epsilon": 0.1,
                       "weight_decay": 0.001, "hidden": 64}}
+
+
+def svag_study_config(seed: int, quick: bool) -> dict:
+    """The built-in ``gandyn svag`` study: SVAG-l chains of ALT on the DCGAN of the digits.
+
+    The full study is ``examples/svag_dcgan.toml`` (width 20, 134 322 parameters,
+    l ∈ {1, 2, 4, 8}, T = 1); the quick one is a narrower network (width 8, 23 010
+    parameters) with l ∈ {1, 2, 4} up to T = 0.5 on fewer latent and evaluation points. Seeds
+    ``seed, seed + 1, seed + 2`` (the intervals are over seeds).
+    """
+    game = {"kind": "dcgan", "loss": "non-saturating", "width": 20, "latent_dim": 16,
+            "seed": seed}
+    svag = {"scheme": "alt", "eta": 0.05, "batch_size": 32, "horizon": 1.0, "ls": [1, 2, 4, 8],
+            "method": "monte-carlo", "seeds": [seed, seed + 1, seed + 2], "seed": seed,
+            "n_records": 10, "eval_samples": 500, "test_function": "sq-norm"}
+    if quick:
+        game.update(width=8, n_latent=512)
+        svag.update(horizon=0.5, ls=[1, 2, 4], n_records=5, eval_samples=200)
+    return {"game": game, "svag": svag}
 
 
 @dataclass(frozen=True)
@@ -824,6 +845,166 @@ def _stability_closed_forms(ctx: SectionContext) -> SectionOutput:
         warnings=warnings)
 
 
+# --------------------------------------------------------------------------- svag
+
+
+def _run_svag(ctx: SectionContext) -> SectionOutput:
+    """SVAG-l chains of a network game: curves per l, convergence in l and the l = 1 gap."""
+    path, text = _config_file(ctx, lambda: svag_study_config(ctx.seed, ctx.quick))
+    argv = ["svag", str(path)]
+    if not ctx.progress:
+        argv.append("--no-progress")
+    argv = _with_output(argv, ctx.out_dir) + list(ctx.executor_argv)
+    config = read_config(svag_study.SVAGConfig, path)
+    with _progress(ctx) as progress:
+        study = svag_study.run(config, executor=ctx.executor, progress=progress)
+    svag_study.write_outputs(study, ctx.out_dir)
+    result = study.to_json()
+    conv = result.get("convergence")
+    summary = {"game": result["game"], "scheme": result["scheme"],
+               "covariance": result["covariance"], "drift": result["drift"],
+               "method": result["method"], "ls": result["ls"],
+               "order_in_l": result["order_in_l"], "order_in_l_ci": result.get("order_in_l_ci"),
+               "n_diverged": result.get("n_diverged")}
+    figures = []
+    if conv is not None:
+        gap = conv["l1_gap"]
+        summary.update(seeds=result["curves"]["seeds"], converged=conv["converged"],
+                       last_pair=conv["last_pair"], l1_gap=gap,
+                       gap_resolved=None if gap is None else
+                       [q for q, v in gap.items() if not v["within_ci"]])
+        n_seeds = len(result["curves"]["seeds"])
+        figures += [
+            {"file": _relative(ctx.out_dir, "svag_curves.png"),
+             "caption": "Every recorded quantity (the losses on a fixed evaluation subset, the "
+                        "image scores for the DCGAN, |θ| and |ω|) against the effective time "
+                        f"t = kη/l, one colour per l, with 95% bands over {n_seeds} seeds "
+                        "(Student t). l = 1 is the training run; large l approaches its SDE."},
+            {"file": _relative(ctx.out_dir, "svag_distances.png"),
+             "caption": "Distance between the mean curves of successive l (largest over the "
+                        "recorded times) beside the largest 95% half-width of that difference "
+                        "(red); filled markers differ beyond their interval at some time. The "
+                        "grey point is l = 1 against the largest l."}]
+    figures.append({"file": _relative(ctx.out_dir, "svag.png"),
+                    "caption": f"|E f(chain_l) − E f(limit)| at T = {result['horizon']:g} "
+                               f"against 1/l (f = {result['test_function']}, limit: "
+                               f"{result['limit_kind']}), with a slope-1 reference line."})
+    warnings = []
+    unit = "seeds" if conv is not None else "runs"
+    for l, n in zip(result["ls"], result.get("n_diverged") or []):
+        if n:
+            warnings.append(f"l = {l}: {n} {unit} diverged and are excluded from the means")
+    if conv is not None:
+        a, b = conv["last_pair"]
+        headline = (f"l = {a} vs {b}: {'converged' if conv['converged'] else 'not converged'} "
+                    "in l")
+        if summary["gap_resolved"] is not None:
+            headline += (f"; l = 1 vs {b}: beyond the 95% intervals in "
+                         f"{len(summary['gap_resolved'])} of {len(conv['l1_gap'])} quantities")
+        seeds = {"seeds": result["curves"]["seeds"], "evaluation": result["seed"]}
+    else:
+        headline = f"order in 1/l {_g(result['order_in_l'])} (expected 1)"
+        seeds = {"monte_carlo": result.get("seed")} if result["method"] != "exact" else None
+    return SectionOutput(
+        summary=summary, results={"svag": result}, headline=headline,
+        commands=[_command(argv)], config_text=text, figures=figures,
+        tables=([_svag_distance_table(conv)] if conv is not None else []) + [_svag_table(result)],
+        notes=list(result["notes"]), warnings=warnings, verdicts=svag_verdicts(result),
+        seeds=seeds)
+
+
+def _distance_text(q: str, v: dict) -> str:
+    """Both maxima over t; ``within_ci`` compares them time by time, so they may cross."""
+    return (f"{q} (largest distance over t {_g(v['distance'])}, largest 95% half-width "
+            f"{_g(v['ci_halfwidth'])})")
+
+
+def svag_verdicts(result: dict) -> list:
+    """In words, from an :class:`~gandyn.studies.svag.SVAGResult`'s JSON: did the curves
+    converge in ``l``, and how large is the gap between ``l = 1`` and the largest ``l``?"""
+    conv = result.get("convergence")
+    if conv is None:
+        order, ci = result["order_in_l"], result.get("order_in_l_ci")
+        if order is None:
+            return ["No order in 1/l could be fitted (an error is zero or not finite)."]
+        if ci and None not in ci:
+            inside = ci[0] <= 1 <= ci[1]
+            return [f"Fitted order in 1/l {_g(order)}, 95% interval [{_g(ci[0])}, {_g(ci[1])}]: "
+                    + ("consistent with" if inside else "the interval excludes")
+                    + " the order 1 of the SVAG limit theorem."]
+        return [f"Exact order in 1/l {_g(order)} against the theorem's 1 (the slope is 1 "
+                "asymptotically; the smallest l pull a fit over all of them)."]
+    a, b = conv["last_pair"]
+    n = len(result["curves"]["seeds"])
+    last = next(p["distances"] for p in conv["successive"] if p["ls"] == [a, b])
+    apart = [q for q, v in last.items() if not v["within_ci"]]
+    horizon = f"t = {result['horizon']:g}"
+    if conv["converged"]:
+        lines = [f"The curves of l = {a} and l = {b} agree within their 95% intervals over {n} "
+                 f"seeds at every recorded time, for every quantity ({', '.join(last)}): "
+                 f"converged in l, so at this resolution the SDE describes this training up "
+                 f"to {horizon}."]
+    else:
+        lines = [f"The curves of l = {a} and l = {b} differ beyond their 95% intervals over {n} "
+                 f"seeds in {', '.join(_distance_text(q, last[q]) for q in apart)}: not "
+                 f"converged in l at this resolution, so these chains do not show "
+                 f"the SDE describing this training up to {horizon}."]
+    gap = conv.get("l1_gap")
+    if gap is not None:
+        resolved = [q for q, v in gap.items() if not v["within_ci"]]
+        if result["drift"] == "alt-sde":
+            who, meaning = ("The ALT-SDE chain at l = 1 (not the training run)",
+                            "the chain's own discretisation error")
+        elif result["scheme"] == "alt":
+            who, meaning = ("The ALT training run (l = 1)",
+                            "the size of Cao & Guo's alternation term (with the O(η) "
+                            "discretisation of the step) on this network")
+        else:
+            who, meaning = ("The SML training run (l = 1)",
+                            "the discretisation gap between the training run and its SDE "
+                            "(SML has no alternation term)")
+        if resolved:
+            lines.append(f"{who} against l = {b}: {len(resolved)} of {len(gap)} quantities "
+                         f"differ beyond their 95% intervals, "
+                         f"{', '.join(_distance_text(q, gap[q]) for q in resolved)}: "
+                         f"{meaning}.")
+        else:
+            largest = max(gap, key=lambda q: (gap[q]["distance"] or 0.0)
+                          / (gap[q]["ci_halfwidth"] or float("inf")))
+            lines.append(f"{who} against l = {b}: every quantity stays within its 95% interval "
+                         f"(closest to its bound: {_distance_text(largest, gap[largest])}), so "
+                         f"{meaning.split(' (')[0]} is not resolved with {n} seeds.")
+    return lines
+
+
+def _svag_distance_table(conv: dict) -> dict:
+    rows = [[f"{p['ls'][0]} → {p['ls'][1]}", q, v["distance"], v["ci_halfwidth"],
+             v["within_ci"]] for p in conv["successive"] for q, v in p["distances"].items()]
+    if conv.get("l1_gap") is not None:
+        rows += [[f"1 vs {conv['last_pair'][1]} (l = 1 against the largest l)", q,
+                  v["distance"], v["ci_halfwidth"], v["within_ci"]]
+                 for q, v in conv["l1_gap"].items()]
+    return {"title": "Distance between the curves of successive l (largest over t)",
+            "header": ["pair of l", "quantity", "distance", "95% half-width",
+                       "within the interval at every t"],
+            "rows": rows}
+
+
+def _svag_table(result: dict) -> dict:
+    cis = result.get("error_final_ci") or [[None, None]] * len(result["ls"])
+    ses = result.get("chain_final_se") or [None] * len(result["ls"])
+    diverged = result.get("n_diverged") or [None] * len(result["ls"])
+    rows = [[l, n, c, se, e, ci[0], ci[1], d]
+            for l, n, c, se, e, ci, d in zip(result["ls"], result["n_steps"],
+                                             result["chain_final"], ses, result["error_final"],
+                                             cis, diverged)]
+    return {"title": f"E f at T = {result['horizon']:g} per l, f = {result['test_function']} "
+                     f"(limit {_g(result['limit_final'])}, {result['limit_kind']})",
+            "header": ["l", "chain steps", "E f at T", "standard error", "error vs limit",
+                       "95% low", "95% high", "diverged"],
+            "rows": rows}
+
+
 SECTIONS: dict[str, SectionSpec] = {spec.name: spec for spec in (
     SectionSpec("weak_order", "Weak error of the SDE approximations",
                 "How far stochastic gradient descent–ascent is from its SDE approximation, "
@@ -853,4 +1034,12 @@ SECTIONS: dict[str, SectionSpec] = {spec.name: spec for spec in (
                 "the digits along training, with the path-angle between its checkpoints "
                 "(docs/stability.md).",
                 _run_stability),
+    SectionSpec("svag", "SDE at network scale",
+                "Does the SDE describe a network's training? SVAG-l chains (two independent "
+                "minibatches per step, noise amplified l times, step η/l; l = 1 is the "
+                "training run, l → ∞ its SDE) of ALT on the DCGAN of the 8×8 digits, several "
+                "seeds each: the losses, image scores and |θ|, |ω| against t = kη/l, the "
+                "distance between the curves of successive l, and the gap between l = 1 and "
+                "the largest l (docs/svag.md).",
+                _run_svag),
 )}

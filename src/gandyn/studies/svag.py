@@ -34,6 +34,13 @@ its signed value and the order in ``1/l`` (least-squares slope of
   training?") and the gap between ``l = 1`` and the largest ``l``
   (for ALT, the size of the alternation term on a real network).
 
+``drift = "alt-sde"`` (ALT with ``n_disc = 1``, Monte Carlo routes only)
+runs the chains of Cao & Guo's order-2 model instead
+(:func:`gandyn.sde.svag.make_svag_step`): their limit is ALT-SDE,
+``du = (b0 + η b1) dt + (η/B Σ_blockdiag)^{1/2} dW``, with ``b1`` estimated
+from JVPs between independent minibatches. On small games the reference is
+then the per-sample ALT-SDE; on networks, again the Richardson limit in ``1/l``.
+
 Every chain is one task (``l``, or ``l`` and seed), its key from
 ``(seed, task id)``: any executor gives the same numbers, and all ``l``
 share one compiled program (``l`` and ``η`` are traced).
@@ -54,6 +61,7 @@ from ..errors import ConfigError
 from ..io import new_figure, save_figure, write_csv, write_json
 from ..runs import Z95
 from ..sde.integrate import Integrator
+from ..sde.svag import Drift
 from ..sga import Scheme
 from .config import GameConfig, Method, StrictModel, check_exact_needs_lq
 from .executor import Executor, Task, cached_setup, default_executor, task_seed
@@ -61,7 +69,8 @@ from .executor_config import ExecutorConfig
 from .result import StudyResult
 
 __all__ = ["SVAGSettings", "SVAGConfig", "SVAGResult", "run", "write_outputs", "plot_svag",
-           "plot_curves", "NETWORK_GAMES", "CURVE_QUANTITIES", "evaluation_tools", "record_row",
+           "plot_curves", "plot_distances", "NETWORK_GAMES", "CURVE_QUANTITIES",
+           "evaluation_tools", "record_row",
            "curve_statistics", "curve_distance"]
 
 #: Game kinds simulated as networks: one chain per seed, curves recorded, Richardson limit.
@@ -84,6 +93,7 @@ class SVAGSettings(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=2)
     test_function: str = "sq-norm"
     n_disc: int = Field(1, ge=1, le=100)
+    drift: Drift = "b0"
     substeps: int = Field(8, ge=1, le=10_000)
     richardson: bool = True
     integrator: Integrator = "heun"
@@ -137,6 +147,14 @@ class SVAGConfig(StrictModel):
         s = self.svag
         if s.n_disc > 1 and s.method == "exact":
             raise ValueError("svag.n_disc > 1 is for monte-carlo studies")
+        if s.drift == "alt-sde":
+            # the chain of ALT-SDE moves both players at once with one rate (sde/svag.py)
+            if s.scheme != "alt" or s.n_disc != 1:
+                raise ValueError('svag.drift = "alt-sde" models ALT with one discriminator '
+                                 'step: it needs svag.scheme = "alt" and svag.n_disc = 1')
+            if s.method == "exact":
+                raise ValueError('svag.drift = "alt-sde" has no exact route (its minibatch b1 '
+                                 'adds noise of its own): use svag.method = "monte-carlo"')
         if self.game.kind in NETWORK_GAMES and s.n_intervals % s.n_records:
             raise ValueError(f"svag.n_records = {s.n_records} must divide horizon / eta = "
                              f"{s.n_intervals}")
@@ -166,6 +184,7 @@ class SVAGResult(StudyResult):
     richardson: dict
     elapsed_s: float
     config: dict
+    drift: str = "b0"
     chain_final_se: Optional[list] = None
     limit_final_se: Optional[float] = None
     error_final_ci: Optional[list] = None
@@ -182,7 +201,8 @@ class SVAGResult(StudyResult):
 
     def to_json(self) -> dict:
         data = {"game": self.game, "scheme": self.scheme, "covariance": self.covariance,
-                "method": self.method, "eta": self.eta, "batch_size": self.batch_size,
+                "drift": self.drift, "method": self.method, "eta": self.eta,
+                "batch_size": self.batch_size,
                 "horizon": self.horizon, "test_function": self.test_function, "ls": self.ls,
                 "n_steps": self.n_steps, "chain_final": self.chain_final,
                 "limit_final": self.limit_final, "limit_kind": self.limit_kind,
@@ -211,8 +231,9 @@ class SVAGResult(StudyResult):
         ci_text = (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and None not in ci
                    and all(math.isfinite(x) for x in ci) else "")
         order = "n/a" if self.order_in_l is None else f"{self.order_in_l:.2f}"
-        lines = [f"svag study: {self.game}, {self.scheme.upper()} ({self.covariance} noise), "
-                 f"eta = {self.eta:g}, B = {self.batch_size}, T = {self.horizon:g}, "
+        limit = "ALT-SDE, drift b0 + eta b1" if self.drift == "alt-sde" else "drift b0"
+        lines = [f"svag study: {self.game}, {self.scheme.upper()} ({self.covariance} noise, "
+                 f"{limit}), eta = {self.eta:g}, B = {self.batch_size}, T = {self.horizon:g}, "
                  f"{self.method}",
                  f"  limit ({self.limit_kind}): E f = {self.limit_final:.6g}",
                  f"  order in 1/l: {order}{ci_text} (expected 1)"]
@@ -291,7 +312,8 @@ def run(config: SVAGConfig, *, executor: Optional[Executor] = None,
     covariance = svag_covariance(s.scheme)
     n = s.n_intervals
     common = dict(game=config.game.kind, scheme=s.scheme, covariance=covariance,
-                  method=s.method, eta=s.eta, batch_size=s.batch_size, horizon=s.horizon,
+                  drift=s.drift, method=s.method, eta=s.eta, batch_size=s.batch_size,
+                  horizon=s.horizon,
                   test_function=s.test_function, ls=list(s.ls), n_steps=[l * n for l in s.ls],
                   config=config.model_dump(mode="json", exclude_none=True))
     if s.method == "exact":
@@ -374,13 +396,15 @@ def _small_task(data: dict, l: Optional[int]):
     options = dict(chunk_size=s.chunk_size, bound=s.divergence_bound, record_every=s.n_intervals)
     if l is None:
         key = jax.random.key(task_seed(s.seed, "limit-sde"))
-        sde = make_sde(game, "sml-sde", s.eta, s.batch_size, svag_covariance(s.scheme))
+        # the chains' limit: drift b0 with the scheme's covariance, or ALT-SDE (b0 + η b1)
+        name = "alt-sde" if s.drift == "alt-sde" else "sml-sde"
+        sde = make_sde(game, name, s.eta, s.batch_size, svag_covariance(s.scheme))
         stats = simulate_sde(sde, s.n_intervals, s.paths, key, observe, substeps=s.substeps,
                              richardson=s.richardson, integrator=s.integrator, **options)
     else:
         key = jax.random.key(task_seed(s.seed, f"svag-l{l}"))
         stats = simulate_svag(game, _sga_config(s), l, s.n_intervals, s.paths, key, observe,
-                              **options)
+                              drift=s.drift, **options)
     return (float(stats.mean[-1, 0]), float(stats.standard_error[-1, 0]),
             int(stats.n_diverged[-1]))
 
@@ -497,7 +521,7 @@ def _network_task(data: dict, l: int, seed: int) -> dict:
     config, gan, tools, advance = _network_setup(data)
     s = config.svag
     game = gan.game
-    step = make_svag_step(game, _sga_config(s), l)
+    step = make_svag_step(game, _sga_config(s), l, s.drift)
     key = jax.random.key(task_seed(seed, f"svag-l{l}"))
     every = s.n_intervals // s.n_records
     u = game.u0
@@ -611,6 +635,10 @@ def _run_network(config, data, common, executor, progress, started) -> SVAGResul
              f"{list(rich.ls)} (the per-sample SDE is not simulated); errors of those two l "
              f"against it are not independent of it",
              f"intervals over {len(s.seeds)} seeds (Student t, 95%)"]
+    if s.drift == "alt-sde":
+        notes.append('drift = "alt-sde": the chains converge to ALT-SDE (drift b0 + eta b1); '
+                     "their l = 1 is not the ALT training run, so l1_gap is the chain's own "
+                     "discretisation error, not the alternation term")
     return SVAGResult(**common, chain_final=values, limit_final=limit, limit_kind="richardson",
                       error_final=errors, signed_error_final=signed,
                       order_in_l=fit_order_in_l(s.ls, errors), richardson=rich.to_json(),
@@ -695,6 +723,52 @@ def plot_curves(result: dict):
     return fig
 
 
+def plot_distances(result: dict):
+    """Network games: per quantity, the distance between the mean curves of successive ``l``.
+
+    The distance is the largest over the recorded times of ``|mean_a(t) − mean_b(t)|``
+    (:func:`curve_distance`), drawn against the pair ``(l_a, l_b)`` beside the largest 95%
+    half-width of that difference; a filled marker is a difference beyond its interval at some
+    time. The last point of each panel (grey) is ``l = 1`` against the largest ``l``.
+    """
+    conv = result["convergence"]
+    qs = result["curves"]["quantities"]
+    pairs = [(f"{p['ls'][0]}→{p['ls'][1]}", p["distances"]) for p in conv["successive"]]
+    if conv.get("l1_gap") is not None:
+        pairs.append((f"1 vs {conv['last_pair'][1]}", conv["l1_gap"]))
+    cols = min(3, len(qs))
+    rows = -(-len(qs) // cols)
+    fig = new_figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+    x = np.arange(len(pairs))
+    n_successive = len(conv["successive"])
+    for ax, q in zip(axes, qs):
+        d = np.array([np.nan if p[1][q]["distance"] is None else p[1][q]["distance"]
+                      for p in pairs])
+        h = np.array([np.nan if p[1][q]["ci_halfwidth"] is None else p[1][q]["ci_halfwidth"]
+                      for p in pairs])
+        inside = np.array([p[1][q]["within_ci"] for p in pairs])
+        colour = ["C0"] * n_successive + ["0.4"] * (len(pairs) - n_successive)
+        for i in range(len(pairs)):
+            ax.plot(x[i], d[i], "o", color=colour[i], mfc="white" if inside[i] else colour[i])
+        ax.plot(x, h, "_", color="C3", ms=14, mew=2, label="95% half-width")
+        ax.plot(x[:n_successive], d[:n_successive], color="C0", lw=1)
+        ax.set_xticks(x, [p[0] for p in pairs])
+        positive = np.concatenate([d[np.isfinite(d) & (d > 0)], h[np.isfinite(h) & (h > 0)]])
+        if positive.size:
+            ax.set_yscale("log")
+        ax.set_title(q)
+        ax.set_xlabel("pair of l")
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(qs):]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("max over t of |mean_a − mean_b|")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Distance between the curves of successive l (filled: beyond its 95% interval "
+                 "at some time)")
+    return fig
+
+
 def write_outputs(result: SVAGResult, out_dir: Path) -> list[str]:
     """The figures (PNG, SVG), the errors as CSV and the whole result as JSON.
 
@@ -705,6 +779,7 @@ def write_outputs(result: SVAGResult, out_dir: Path) -> list[str]:
     files = save_figure(plot_svag(data), out_dir, "svag")
     if result.curves is not None:
         files += save_figure(plot_curves(data), out_dir, "svag_curves")
+        files += save_figure(plot_distances(data), out_dir, "svag_distances")
     header = ["l", "n_steps", "chain_final", "error_final", "signed_error_final",
               "error_final_ci_low", "error_final_ci_high", "limit_final"]
     files.append(str(write_csv(out_dir / "svag.csv", header,
