@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,8 +56,14 @@ def mean_update_map(game: Game, scheme: str, eta_theta: float, eta_omega: Option
 
 def update_jacobian(game: Game, u_star, scheme: str, eta_theta: float, **kwargs) -> np.ndarray:
     """Dense ``∂F/∂u`` at ``u_star``."""
-    F = mean_update_map(game, scheme, eta_theta, **kwargs)
-    return np.asarray(jax.jacfwd(F)(jnp.asarray(u_star)))
+    return np.asarray(_update_jacobian(game, jnp.asarray(u_star), scheme, eta_theta, **kwargs))
+
+
+@eqx.filter_jit
+def _update_jacobian(game, u_star, scheme, eta_theta, **kwargs):
+    # One compiled program (the game is a pytree, the rates are static); without jit,
+    # jacfwd dispatches every operation of the map on its own.
+    return jax.jacfwd(mean_update_map(game, scheme, eta_theta, **kwargs))(u_star)
 
 
 def update_spectrum(game: Game, u_star, scheme: str, eta_theta: float, *, method: str = "dense",

@@ -148,6 +148,7 @@ class Game(eqx.Module):
             jax.random.randint(k, (batch_size,), 0, t.size) for k, t in zip(keys, self.terms)
         )
 
+    @eqx.filter_jit  # one program, not one dispatch per operation, when called eagerly
     def per_sample_fields(self, theta: Array, omega: Array) -> tuple[Array, ...]:
         """Per-sample field vectors ``(−g_θ^k, g_ω^k)`` for every term, shape ``(n_term, dim)``.
 
@@ -160,6 +161,7 @@ class Game(eqx.Module):
             out.append(jnp.concatenate([-gth, gom], axis=1))
         return tuple(out)
 
+    @eqx.filter_jit
     def gradient_covariance(self, theta: Array, omega: Array) -> Array:
         """Σ: covariance of the per-sample field ``(−g_θ^k, g_ω^k)``, dense ``(dim, dim)``.
 

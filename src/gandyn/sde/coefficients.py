@@ -137,6 +137,7 @@ class SDE(eqx.Module):
     def noise_dim(self) -> int:
         return sum(math.prod(shape) for shape in self.noise_shapes)
 
+    @eqx.filter_jit  # dense and for small games: one program when called eagerly
     def noise_covariance(self, u: jax.Array) -> jax.Array:
         """``σσᵀ = (η/B) Σ(u)``, dense ``(dim, dim)``; Σ's off-diagonal block dropped for ``blockdiag``."""
         game = self.game
@@ -201,6 +202,7 @@ class SDE(eqx.Module):
         field = game.join(field_theta, field_omega) if with_field else None
         return field, game.join(out_theta, out_omega)
 
+    @eqx.filter_jit  # dense and for small games: one program when called eagerly
     def diffusion_matrix(self, u: jax.Array) -> jax.Array:
         """Dense ``σ(u)``, shape ``(dim, noise_dim)``, for small games, tests and diffrax."""
         flat = jnp.eye(self.noise_dim)
