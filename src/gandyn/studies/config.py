@@ -292,6 +292,15 @@ def check_exact_needs_lq(method: str, game) -> None:
                          'use method = "monte-carlo" for other games')
 
 
+def distinct(values: Sequence, name: str) -> None:
+    """Raise ``ValueError`` naming the first repeated value of ``values`` (a grid, seeds)."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{name} must be distinct ({v!r} is repeated)")
+        seen.add(v)
+
+
 def finite_positive(values: Sequence[float], name: str) -> None:
     """A ``ValueError`` naming the first entry of ``values`` that is not positive and finite."""
     for i, v in enumerate(values):

@@ -50,7 +50,7 @@ from pydantic import Field, field_validator, model_validator
 from ..games.base import Game
 from ..io import new_figure, save_figure, write_json
 from ..sga import Scheme
-from .config import GameConfig, StrictModel
+from .config import GameConfig, StrictModel, distinct
 from .executor import Executor, Task, cached_setup, default_executor, task_seed
 from .executor_config import ExecutorConfig
 from .result import StudyResult
@@ -87,8 +87,7 @@ class ScalingSettings(StrictModel):
         for i, k in enumerate(kappas):
             if not (k > 0 and math.isfinite(k)):
                 raise ValueError(f"kappas must be positive and finite (kappas[{i}] = {k})")
-        if len(set(kappas)) != len(kappas):
-            raise ValueError("kappas must be distinct")
+        distinct(kappas, "kappas")
         if 1.0 not in kappas:
             raise ValueError("kappas must contain 1 (the base run every kappa is compared with)")
         return kappas
@@ -96,8 +95,7 @@ class ScalingSettings(StrictModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, seeds):
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct")
+        distinct(seeds, "seeds")
         return seeds
 
     @model_validator(mode="after")

@@ -63,7 +63,7 @@ from ..runs import Z95
 from ..sde.integrate import Integrator
 from ..sde.svag import Drift
 from ..sga import Scheme
-from .config import GameConfig, Method, StrictModel, check_exact_needs_lq
+from .config import GameConfig, Method, StrictModel, check_exact_needs_lq, distinct
 from .executor import Executor, Task, cached_setup, default_executor, task_seed
 from .executor_config import ExecutorConfig
 from .result import StudyResult
@@ -108,15 +108,13 @@ class SVAGSettings(StrictModel):
         for i, l in enumerate(ls):
             if not 1 <= l <= MAX_L:
                 raise ValueError(f"every l must be an integer in [1, {MAX_L}] (ls[{i}] = {l})")
-        if len(set(ls)) != len(ls):
-            raise ValueError("ls must be distinct")
+        distinct(ls, "ls")
         return ls
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, seeds):
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct")
+        distinct(seeds, "seeds")
         return seeds
 
     @model_validator(mode="after")

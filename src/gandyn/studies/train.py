@@ -58,7 +58,7 @@ from ..games.mlp_gan import mlp_gan
 from ..io import atomic_write_text, new_figure, save_figure, write_json
 from ..schedules.fdr import find_fdr_states, scale_by_fdr
 from ..schedules.rule import PHASES, verdict
-from .config import StrictModel
+from .config import StrictModel, distinct
 from .executor import Executor, Task, cached_setup, default_executor
 from .executor_config import ExecutorConfig
 from .result import StudyResult
@@ -123,10 +123,8 @@ class TrainSettings(StrictModel):
 
     @model_validator(mode="after")
     def _checks(self):
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("seeds must be distinct")
-        if len(set(self.optimizers)) != len(self.optimizers):
-            raise ValueError("optimizers must be distinct")
+        distinct(self.seeds, "seeds")
+        distinct(self.optimizers, "optimizers")
         if self.n_evals > self.steps:
             raise ValueError(f"n_evals ({self.n_evals}) must not exceed steps ({self.steps})")
         if self.fdr_max_window < self.fdr_min_samples:

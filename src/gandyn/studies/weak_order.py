@@ -31,8 +31,8 @@ from ..runs import RunStatistics
 from ..sde.coefficients import Covariance, SDEName
 from ..sde.integrate import Integrator
 from ..sga import Scheme
-from .config import (GameConfig, Method, StrictModel, check_exact_needs_lq, finite_positive,
-                     parse_config)
+from .config import (GameConfig, Method, StrictModel, check_exact_needs_lq, distinct,
+                     finite_positive, parse_config)
 from .executor import (Executor, Task, cached_setup, default_executor, map_with_checkpoints,
                        split_runs)
 from .executor_config import ExecutorConfig
@@ -90,8 +90,7 @@ class StudySettings(StrictModel):
     @classmethod
     def _etas_positive(cls, etas):
         finite_positive(etas, "eta")
-        if len(set(etas)) != len(etas):
-            raise ValueError("etas must be distinct")
+        distinct(etas, "etas")
         return etas
 
     @model_validator(mode="after")
