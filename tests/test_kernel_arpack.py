@@ -23,7 +23,7 @@ def test_truncated_map_spectrum_matches_dense_eigenvalues():
     F = _full_map(game, KW["sigma"], KW["lam"], KW["eta_d"], KW["eta_g"], "simultaneous", memory,
                   2, 1)
     state = jnp.concatenate([jnp.array([1.0 / KW["lam"]]), jnp.tile(x_star.reshape(-1), memory + 1)])
-    dense = np.linalg.eigvals(np.asarray(jax.jacfwd(F)(state)))
+    dense = np.linalg.eigvals(np.asarray(jax.jit(jax.jacfwd(F))(state)))  # one program
     dense = dense[np.argsort(-np.abs(dense), kind="stable")]
     np.testing.assert_allclose(np.abs(found), np.abs(dense[:4]), rtol=1e-10)
     for value in found:

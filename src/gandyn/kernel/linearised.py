@@ -73,11 +73,21 @@ def _equilibrium_discriminator(game: KernelGDA, x_star, sigma, lam):
     return f_star
 
 
+@eqx.filter_jit
+def _residual(game: KernelGDA, x_star, sigma):
+    f_star = _equilibrium_discriminator(game, x_star, sigma, 1.0)
+    return jnp.max(jnp.abs(jax.vmap(jax.grad(f_star))(x_star)))
+
+
 def equilibrium_residual(game: KernelGDA, x_star, *, sigma, lam=1.0) -> float:
     """``λ · max_j |∇f*(x̃_j*)|``: zero exactly at an equilibrium (Lemma 2)."""
-    x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
-    f_star = _equilibrium_discriminator(game, x_star, sigma, 1.0)
-    return float(jnp.max(jnp.abs(jax.vmap(jax.grad(f_star))(x_star))))
+    dtype = game.targets.dtype
+    return float(_residual(game, jnp.asarray(x_star, dtype=dtype), jnp.asarray(sigma, dtype)))
+
+
+def _default_equilibrium(game: KernelGDA):
+    """Every generated point on the first target (built on the host: no device program)."""
+    return np.broadcast_to(np.asarray(game.targets[0]), (game.n_gen, game.dim))
 
 
 @eqx.filter_jit
@@ -129,7 +139,7 @@ def linearised_spectrum(game: KernelGDA, x_star=None, *, sigma, lam, eta_d, eta_
                         order: str = "simultaneous") -> LinearisedSpectrum:
     """Eigenvalues of the linearised update map at ``x_star`` (default: every point on target 0)."""
     if x_star is None:
-        x_star = jnp.broadcast_to(game.targets[0], (game.n_gen, game.dim))
+        x_star = _default_equilibrium(game)
     J = linearised_map(game, x_star, sigma=sigma, lam=lam, eta_d=eta_d, eta_g=eta_g, order=order)
     eig = np.linalg.eigvals(J)
     eig = eig[np.argsort(-np.abs(eig), kind="stable")]
@@ -211,27 +221,27 @@ def truncated_map_spectrum(game: KernelGDA, x_star=None, *, sigma, lam, eta_d, e
         memory = 1 if q == 0 else (int(np.ceil(np.log(1e-32) / np.log(abs(q))))
                                    if abs(q) < 1 else 2000)
     if x_star is None:
-        x_star = jnp.broadcast_to(game.targets[0], (game.n_gen, game.dim))
-    x_star = jnp.asarray(x_star, dtype=game.targets.dtype)
+        x_star = _default_equilibrium(game)
+    x_star = np.asarray(x_star, dtype=game.targets.dtype)
     n, d = x_star.shape
     dim = 1 + (memory + 1) * n * d
     if k > dim - 2:
         raise ValueError(f"k = {k} eigenvalues asked of a map of dimension {dim} "
                          f"(1 + (memory + 1)·N·d with memory = {memory}): need k <= {dim - 2}")
     F = _full_map(game, sigma, lam, eta_d, eta_g, order, memory, n, d)
-    state = jnp.concatenate([jnp.array([1.0 / lam], dtype=x_star.dtype),
-                             jnp.tile(x_star.reshape(-1), memory + 1)])
-    _, raw_jvp = jax.linearize(F, state)
+    dtype = x_star.dtype
+    state = np.concatenate([np.array([1.0 / lam], dtype=dtype), np.tile(x_star.reshape(-1), memory + 1)])
     # Similarity S J S⁻¹ with S = |q|^k on the k-th stored position: the memory is a
     # shift register whose eigenvalues rounding would move out to eps^{1/L}; scaled,
     # every entry is O(1) and its ring of eigenvalues stays at radius ≈ |q|.
-    scale = (jnp.concatenate([jnp.ones(1 + n * d, dtype=state.dtype),
-                              jnp.repeat(abs(q) ** jnp.arange(memory, dtype=state.dtype), n * d)])
-             if q else jnp.ones(dim, dtype=state.dtype))
-    J = jax.jit(lambda v: scale * raw_jvp(v / scale))
-    dtype = np.dtype(state.dtype)
+    scale = (np.concatenate([np.ones(1 + n * d, dtype=dtype),
+                             np.repeat(abs(q) ** np.arange(memory, dtype=dtype), n * d)])
+             if q else np.ones(dim, dtype=dtype))
+    # One compiled JVP (the primal is a constant of the program): linearising eagerly
+    # would compile every operation of the map on its own.
+    J = jax.jit(lambda v: scale * jax.jvp(F, (state,), (v / scale,))[1])
     op = LinearOperator((dim, dim), dtype=dtype,
-                        matvec=lambda v: np.asarray(J(jnp.asarray(np.ravel(v), dtype=dtype))))
+                        matvec=lambda v: np.asarray(J(np.ravel(v).astype(dtype))))
     ncv = min(dim, max(block * krylov_blocks, 2 * k + 1))
     v0 = np.random.default_rng(seed).standard_normal(dim).astype(dtype)
     try:
