@@ -14,6 +14,7 @@ steps = 60
 n_evals = 2
 seeds = [0, 1]
 hidden = 8
+depth = 1
 n_data = 128
 n_latent = 128
 eval_samples = 200
