@@ -93,6 +93,7 @@ class _Shape:
     d_depth: int
 
 
+@eqx.filter_jit  # one program per architecture (built eagerly, every layer compiles its own)
 def _build(shape: _Shape, kg, kd):
     generator = eqx.nn.MLP(shape.latent_dim, shape.data_dim, shape.g_hidden, shape.g_depth,
                            activation=jax.nn.relu, key=kg)
