@@ -29,7 +29,8 @@ def _exact_fdr(spec, model, covariance=None):
         S, _ = exact_stationary_sde(spec, model, cov, ETA, B)
     f = lambda u: fdr_integrands(game, u, ETA, B, model, covariance)
     zero = jnp.zeros(game.dim)
-    vals = np.asarray(f(zero)) + 0.5 * np.einsum("kij,ji->k", np.asarray(jax.hessian(f)(zero)), S)
+    value, hessian = jax.jit(lambda u: (f(u), jax.hessian(f)(u)))(zero)
+    vals = np.asarray(value) + 0.5 * np.einsum("kij,ji->k", np.asarray(hessian), S)
     return dict(zip(FDR_FIELDS, vals))
 
 

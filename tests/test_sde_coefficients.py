@@ -15,7 +15,7 @@ def test_b1_against_dense_hessian(d):
     rng = np.random.default_rng(0)
     u = jnp.asarray(rng.normal(size=game.dim))
     th, om = game.split(u)
-    H = np.asarray(jax.hessian(lambda v: game.value(*game.split(v)))(u))
+    H = np.asarray(jax.jit(jax.hessian(lambda v: game.value(*game.split(v))))(u))
     dt = game.d_theta
     Htt, Hto, Hot, Hoo = H[:dt, :dt], H[:dt, dt:], H[dt:, :dt], H[dt:, dt:]
     g_th, g_om = (np.asarray(g) for g in game.gradients(th, om))
@@ -28,7 +28,7 @@ def test_b1_for_a_non_zero_sum_game_uses_the_field_jacobian():
     """Non-saturating Dirac-GAN: b1 = −½(∇b0)b0 − (∇_ω g_θ g_ω, 0) with dense Jacobians."""
     game = dirac_gan("non-saturating", dim=2, theta0=[0.3, -0.4], omega0=[0.5, 0.2], reg=0.1)
     u = game.u0
-    Jb = np.asarray(jax.jacfwd(lambda v: b0(game, v))(u))
+    Jb = np.asarray(jax.jit(jax.jacfwd(lambda v: b0(game, v)))(u))
     field = np.asarray(b0(game, u))
     dt = game.d_theta
     # ∇_ω g_θ = −(∂b0_θ/∂ω) since b0_θ = −g_θ; g_ω = b0_ω.
@@ -60,7 +60,7 @@ def test_noise_sampler_covariance_within_sampling_error():
     sde = make_sde(game, "sml-sde", eta, B, "joint")
     n = 40_000
     keys = jax.random.split(jax.random.key(3), n)
-    samples = np.asarray(jax.vmap(lambda k: sde.diffusion_times(u, sde.sample_noise(k, h)))(keys))
+    samples = np.asarray(jax.jit(jax.vmap(lambda k: sde.diffusion_times(u, sde.sample_noise(k, h))))(keys))
     target = h * eta / B * np.asarray(game.gradient_covariance(*game.split(u)))
     emp = samples.T @ samples / n
     se = np.sqrt((np.outer(np.diag(target), np.diag(target)) + target**2) / n)

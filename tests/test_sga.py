@@ -42,7 +42,7 @@ def test_one_step_moments_follow_lemma_11(scheme):
     th, om = game.split(u)
     field = np.asarray(b0(game, u))
     dt = game.d_theta
-    mixed = np.asarray(jax.jacfwd(lambda o: game.gradients(th, o)[0])(om)) @ field[dt:]
+    mixed = np.asarray(jax.jit(jax.jacfwd(lambda o: game.gradients(th, o)[0]))(om)) @ field[dt:]
     Sigma = np.array(game.gradient_covariance(th, om))
     if scheme == "alt":
         Sigma[:dt, dt:] = 0

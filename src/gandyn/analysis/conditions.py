@@ -20,7 +20,7 @@ shell beyond ``M0`` dissipative is ``max uᵀb(u)/|u|² `` over those shells
 
 from __future__ import annotations
 
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +28,18 @@ import numpy as np
 from ..sde.coefficients import SDE
 
 __all__ = ["check_theorem6"]
+
+
+# Module-level programs with the SDE as an argument: one compilation per SDE structure and
+# number of points, shared by every call (a jit of a closure made per call compiles anew).
+@eqx.filter_jit
+def _drifts(sde: SDE, u):
+    return jax.vmap(sde.drift)(u)
+
+
+@eqx.filter_jit
+def _diffusion_matrices(sde: SDE, u):
+    return jax.vmap(sde.diffusion_matrix)(u)
 
 
 def check_theorem6(sde: SDE, *, radii=None, points_per_shell: int = 256, seed: int = 0,
@@ -39,9 +51,9 @@ def check_theorem6(sde: SDE, *, radii=None, points_per_shell: int = 256, seed: i
     if np.any(radii <= 0):
         raise ValueError("radii must be positive")
     key = jax.random.key(seed)
-    drift = jax.jit(jax.vmap(sde.drift))
+    drift = lambda u: _drifts(sde, u)  # noqa: E731
     small = dim <= 200
-    sigma = jax.jit(jax.vmap(sde.diffusion_matrix)) if small else None
+    sigma = (lambda u: _diffusion_matrices(sde, u)) if small else None
 
     rows = []
     for i, R in enumerate(radii):

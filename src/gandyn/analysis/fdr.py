@@ -140,6 +140,7 @@ def value_and_hessian(f: FDRIntegrands, u: jax.Array) -> tuple[jax.Array, jax.Ar
     return f(u), jax.hessian(f)(u)
 
 
+@eqx.filter_jit  # one program, not one dispatch per operation, when called eagerly
 def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model: str,
                    covariance: str | None = None) -> jax.Array:
     """The integrands of both FDRs at state ``u`` for ``model``, ordered as :data:`FDR_FIELDS`.
@@ -147,6 +148,8 @@ def fdr_integrands(game: Game, u: jax.Array, eta: float, batch_size: int, model:
     ``model`` is ``alt``, ``sml`` or an SDE name (then ``covariance`` picks
     its noise; the default is the one :func:`gandyn.sde.make_sde` picks).
     Uses a dense Hessian and Σ: games of up to a few hundred parameters.
+    Compiled once per game structure and settings (a Python ``eta`` is part of
+    the program; an array ``eta`` is traced).
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")

@@ -41,17 +41,26 @@ __all__ = ["mean_update_map", "update_jacobian", "update_spectrum", "spectral_ra
 
 def mean_update_map(game: Game, scheme: str, eta_theta: float, eta_omega: Optional[float] = None,
                     n_disc: int = 1):
-    """``u ↦ F(u)``: one full-batch SGA step of ``scheme`` (see module docstring)."""
+    """``u ↦ F(u)``: one full-batch SGA step of ``scheme`` (see module docstring).
+
+    ``F`` is compiled (one program per game structure, scheme and rates), so
+    calling it eagerly costs one dispatch; it can be transformed and jitted.
+    """
     sub_steps(scheme, n_disc)  # checks the scheme and n_disc
     eta_omega = eta_theta if eta_omega is None else eta_omega
 
     def F(u):
-        theta, omega = game.split(u)
-        theta, omega = apply_sub_steps(theta, omega, lambda i, th, om: game.gradients(th, om),
-                                       scheme, eta_theta, eta_omega, n_disc)
-        return game.join(theta, omega)
+        return _mean_update(game, u, scheme, eta_theta, eta_omega, n_disc)
 
     return F
+
+
+@eqx.filter_jit
+def _mean_update(game, u, scheme, eta_theta, eta_omega, n_disc):
+    theta, omega = game.split(u)
+    theta, omega = apply_sub_steps(theta, omega, lambda i, th, om: game.gradients(th, om),
+                                   scheme, eta_theta, eta_omega, n_disc)
+    return game.join(theta, omega)
 
 
 def update_jacobian(game: Game, u_star, scheme: str, eta_theta: float, **kwargs) -> np.ndarray:

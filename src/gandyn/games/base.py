@@ -101,14 +101,21 @@ class Game(eqx.Module):
 
     # -- values and gradients ------------------------------------------------
 
+    # The entry points below are compiled as one program each (eqx.filter_jit: the game's
+    # arrays are traced, its losses static), so calling them eagerly, outside jit, costs one
+    # dispatch instead of one compilation and dispatch per operation; inside a jitted program
+    # they are inlined as usual.
+    @eqx.filter_jit
     def value(self, theta: Array, omega: Array) -> Array:
         """Φ(θ, ω): the full-data loss (the one ω ascends)."""
         return sum(_term_mean(t.loss, t.data, theta, omega) for t in self.terms)
 
+    @eqx.filter_jit
     def generator_value(self, theta: Array, omega: Array) -> Array:
         """Φ_G(θ, ω): the full-data loss θ descends (Φ itself for zero-sum games)."""
         return sum(_term_mean(t.theta_loss(), t.data, theta, omega) for t in self.terms)
 
+    @eqx.filter_jit
     def gradients(self, theta: Array, omega: Array) -> tuple[Array, Array]:
         """Full gradients ``(g_θ, g_ω)`` of Cao & Guo eq. (3)."""
         if self.zero_sum:  # one backward pass gives both players' gradients
@@ -117,6 +124,7 @@ class Game(eqx.Module):
         g_omega = jax.grad(self.value, argnums=1)(theta, omega)
         return g_theta, g_omega
 
+    @eqx.filter_jit
     def batch_gradients(
         self, theta: Array, omega: Array, indices: tuple[Array, ...]
     ) -> tuple[Array, Array]:

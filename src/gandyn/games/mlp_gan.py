@@ -46,12 +46,21 @@ class MLPGAN:
     latent_dim: int
 
     def generate(self, theta, z) -> jax.Array:
-        """Samples ``G_θ(z)`` for latent points ``z`` of shape ``(n, latent_dim)``."""
-        generator = self.unravel_generator(theta)
-        return jax.vmap(generator)(jnp.asarray(z))
+        """Samples ``G_θ(z)`` for latent points ``z`` of shape ``(n, latent_dim)``.
+
+        One compiled program per architecture and shape when called eagerly.
+        """
+        return _apply(self.unravel_generator, theta, jnp.asarray(z))
 
     def discriminate(self, omega, x) -> jax.Array:
-        return jax.vmap(self.unravel_discriminator(omega))(jnp.asarray(x))[:, 0]
+        """The discriminator's logits ``D_ω(x)`` for samples ``x`` of shape ``(n, d)``."""
+        return _apply(self.unravel_discriminator, omega, jnp.asarray(x))[:, 0]
+
+
+@eqx.filter_jit
+def _apply(unravel, params, x):
+    """The network ``unravel(params)`` on every row of ``x`` (``unravel`` is static)."""
+    return jax.vmap(unravel(params))(x)
 
 
 def _flat(model):

@@ -78,12 +78,17 @@ def default_covariance(sde_name: str) -> str:
     return "blockdiag" if SDE_TARGET[sde_name][0] == "alt" else "joint"
 
 
+# b0, b1 and the SDE's coefficients are compiled as one program each (eqx.filter_jit), so an
+# eager call (outside jit) is one dispatch, not one compilation per operation; inside a jitted
+# program they are inlined.
+@eqx.filter_jit
 def b0(game: Game, u: jax.Array) -> jax.Array:
     """The field ``b0(u) = (−g_θ, g_ω)`` of eq. (9)."""
     g_theta, g_omega = game.gradients(*game.split(u))
     return game.join(-g_theta, g_omega)
 
 
+@eqx.filter_jit
 def b0_jacobian_b0(game: Game, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(b0(u), (∇b0)(u) b0(u))`` by one forward-mode JVP."""
     field = lambda v: b0(game, v)
@@ -91,6 +96,7 @@ def b0_jacobian_b0(game: Game, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     return value, tangent_fn(value)
 
 
+@eqx.filter_jit
 def b1(game: Game, u: jax.Array) -> jax.Array:
     """``b1 = −½(∇b0)b0 − (∇_ω g_θ · g_ω, 0)`` of eq. (10), by JVPs."""
     value, jb = b0_jacobian_b0(game, u)
@@ -116,6 +122,7 @@ class SDE(eqx.Module):
     covariance: str = eqx.field(static=True)
     noise: str = eqx.field(static=True, default="samples")
 
+    @eqx.filter_jit
     def drift(self, u: jax.Array) -> jax.Array:
         """``b(u)`` of the SDE ``self.name``."""
         if self.name == "sml-sde":
@@ -152,12 +159,14 @@ class SDE(eqx.Module):
         w, v = jnp.linalg.eigh(self.noise_covariance(u))
         return (v * jnp.sqrt(jnp.maximum(w, 0.0))) @ v.T
 
+    @eqx.filter_jit
     def diffusion_times(self, u: jax.Array, dw: tuple[jax.Array, ...]) -> jax.Array:
         """``σ(u) ΔW``: one weighted backward pass per term (no Σ formed), or ``Σ^{1/2} ΔW``."""
         if self.noise == "covariance":
             return self.covariance_root(u) @ dw[0]
         return self._pullbacks(u, dw, with_field=False)[1]
 
+    @eqx.filter_jit
     def drift_and_diffusion_times(self, u: jax.Array, dw: tuple[jax.Array, ...]):
         """``(b(u), σ(u) ΔW)``, sharing the forward pass of the per-sample losses where it can.
 

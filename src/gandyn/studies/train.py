@@ -358,7 +358,7 @@ def _train_optimizer(data: dict, name: str) -> dict:
     segment = max(1, cfg["steps"] // n_evals)
     B = cfg["batch_size"]
 
-    generate = jax.jit(gan.generate)
+    generate = gan.generate  # compiled once per architecture, shared by every task and call
 
     def score(theta):
         samples = np.asarray(generate(theta, setup["z_eval"]))
