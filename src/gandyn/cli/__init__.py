@@ -80,6 +80,27 @@ def _use_compilation_cache(enabled: bool) -> None:
     # around every read and write: two commands running at once then never read an entry the
     # other is half-way through writing (without the limit JAX reads and writes unlocked).
     jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_MAX_BYTES)
+    _adopt_entries_without_access_time(folder)
+
+
+def _adopt_entries_without_access_time(folder: str) -> None:
+    """Give entries written without a size limit the access-time file JAX's LRU cache needs.
+
+    A JAX process without ``jax_compilation_cache_max_size`` (an older gandyn, a script that
+    points JAX at this folder) writes ``<key>-cache`` files alone. With the limit set, JAX
+    reads ``<key>-atime`` of every entry before each write, fails on the first one missing,
+    warns, and caches nothing new. Each such entry gets its modification time as its access
+    time (JAX's format: nanoseconds, 8 bytes little-endian), so it is evicted in turn instead.
+    """
+    from pathlib import Path
+
+    try:
+        for entry in Path(folder).glob("*-cache"):
+            atime = entry.with_name(entry.name[: -len("-cache")] + "-atime")
+            if not atime.exists():
+                atime.write_bytes(entry.stat().st_mtime_ns.to_bytes(8, "little"))
+    except OSError:  # a folder being created or cleaned by another process: JAX copes with it
+        pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
