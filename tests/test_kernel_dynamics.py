@@ -17,8 +17,9 @@ def numpy_reference(targets, p, p_gen, x0, sigma, lam, eta_d, eta_g, steps, orde
     """
     q = 1 - lam * eta_d
 
-    def grad_k(u, z):  # ∇₁K(u, z) for the RBF
-        return -(u - z) / sigma**2 * np.exp(-np.sum((u - z) ** 2) / (2 * sigma**2))
+    def grad_k(u, z):  # ∇₁K(u, z) for the RBF, for any number of centres z (..., d)
+        return -(u - z) / sigma**2 * np.exp(-np.sum((u - z) ** 2, axis=-1, keepdims=True)
+                                            / (2 * sigma**2))
 
     x = np.array(x0, float)
     out = [x.copy()]
@@ -27,20 +28,20 @@ def numpy_reference(targets, p, p_gen, x0, sigma, lam, eta_d, eta_g, steps, orde
         n = t if order == "simultaneous" else t + 1
         if order == "d-first":
             history.append(x.copy())
+        ages = n - 1 - np.arange(n)
+        weights = eta_d * q ** ages          # η_d q^{n−1−s} for s = 0, …, n − 1
+        kept = weights if memory is None else np.where(ages < memory, weights, 0.0)
+        past = np.array(history[:n]).reshape(n, *x.shape)   # X̃^s, s < n
         force = np.zeros_like(x)
         for j in range(len(x)):
-            for s in range(n):
-                if memory is not None and n - 1 - s >= memory:
-                    target_part = sum(p[i] * grad_k(x[j], targets[i]) for i in range(len(p)))
-                    force[j] += eta_d * q ** (n - 1 - s) * target_part
-                    continue
-                target_part = sum(p[i] * grad_k(x[j], targets[i]) for i in range(len(p)))
-                fake_part = sum(p_gen[k] * grad_k(x[j], history[s][k]) for k in range(len(x)))
-                force[j] += eta_d * q ** (n - 1 - s) * (target_part - fake_part)
+            target_part = sum(p[i] * grad_k(x[j], targets[i]) for i in range(len(p)))
+            # Σ_k p̃_k ∇₁K(x_j, x̃_k^s) for every past step s: shape (n, d)
+            fake_part = np.einsum("k,skd->sd", p_gen, grad_k(x[j], past))
+            # centres older than the memory are dropped; the target term keeps every step
+            force[j] = np.sum(weights) * target_part - kept @ fake_part
             if warm_start is not None:  # steps s < 0 with the points at warm_start: Σ η_d q^{n−1−s} = qⁿ/λ
-                target_part = sum(p[i] * grad_k(x[j], targets[i]) for i in range(len(p)))
-                fake_part = sum(p_gen[k] * grad_k(x[j], warm_start[k]) for k in range(len(x)))
-                force[j] += q**n / lam * (target_part - fake_part)
+                fake_warm = sum(p_gen[k] * grad_k(x[j], warm_start[k]) for k in range(len(x)))
+                force[j] += q**n / lam * (target_part - fake_warm)
         if order == "simultaneous":
             history.append(x.copy())
         x = x + eta_g * p_gen[:, None] * force

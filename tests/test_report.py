@@ -193,7 +193,7 @@ def test_same_seed_same_numbers(tmp_path, capsys):
     config = tmp_path / "report.toml"
     (tmp_path / "train.toml").write_text(
         '[train]\noptimizers = ["sgd", "fdr"]\nseeds = [4, 5]\nsteps = 40\nn_evals = 2\n'
-        'hidden = 8\nn_data = 128\nn_latent = 128\neval_samples = 100\n')
+        'hidden = 8\ndepth = 1\nn_data = 128\nn_latent = 128\neval_samples = 100\n')
     config.write_text('[report]\nsections = ["train"]\n[train]\nconfig = "train.toml"\n')
     summaries = []
     for run in ("a", "b"):
