@@ -96,6 +96,21 @@ class StabilitySection(StrictModel):
         return self
 
 
+class SVAGSection(FileSection):
+    """The SVAG section: the SVAG-l chains (``config``: a ``gandyn svag`` file, or the built-in
+    study) and the scaling rules (``scaling_config``: a ``gandyn scaling-rule`` file, or the
+    built-in study), as ``parts`` asks."""
+
+    parts: list[Literal["svag", "scaling"]] = Field(
+        default_factory=lambda: ["svag", "scaling"], min_length=1)
+    scaling_config: Optional[str] = None
+
+    @field_validator("parts")
+    @classmethod
+    def _distinct_parts(cls, values):
+        return _distinct(values)
+
+
 class KernelSection(KernelGame):
     """The kernel section's game (the Corollary-1 counterexample by default) and what it runs."""
 
@@ -127,21 +142,22 @@ class ReportConfig(StrictModel):
     kernel: KernelSection = KernelSection()
     train: FileSection = FileSection()
     stability: StabilitySection = StabilitySection()
-    svag: FileSection = FileSection()
+    svag: SVAGSection = SVAGSection()
     # Where the sections' tasks run (--executor and --ray-* override it); never part of a
     # section's numbers, so not of its checkpoint key either.
     executor: Optional[ExecutorConfig] = None
 
 
-def _resolve_file(section: str, value: str, base: Path) -> str:
-    """A section's ``config`` path, resolved against CONFIG's folder and read as TOML."""
+def _resolve_file(section: str, value: str, base: Path, key: str = "config") -> str:
+    """A section's ``config`` (or other ``key``) path, resolved against CONFIG's folder and read
+    as TOML."""
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = base / path
     try:
         load_toml(path)  # missing, a directory, unreadable or not TOML: one line
     except ConfigError as err:
-        raise ConfigError(f"report config error: {section}.config: {err}") from None
+        raise ConfigError(f"report config error: {section}.{key}: {err}") from None
     return str(path)
 
 
@@ -157,4 +173,9 @@ def load_report_config(path: Optional[str]) -> tuple[ReportConfig, str]:
         if table.config is not None:
             updates[name] = table.model_copy(
                 update={"config": _resolve_file(name, table.config, base)})
+    if config.svag.scaling_config is not None:
+        svag = updates.get("svag", config.svag)
+        updates["svag"] = svag.model_copy(update={
+            "scaling_config": _resolve_file("svag", config.svag.scaling_config, base,
+                                            "scaling_config")})
     return config.model_copy(update=updates), Path(path).read_text(encoding="utf-8")

@@ -146,8 +146,9 @@ def section_fingerprint(config: ReportConfig, name: str, quick: bool) -> str:
 
     settings = getattr(config, name).model_dump()
     files = {}
-    if settings.get("config"):
-        files[settings["config"]] = hashlib.sha256(Path(settings["config"]).read_bytes()).hexdigest()
+    for key in ("config", "scaling_config"):  # the files a section reads
+        if settings.get(key):
+            files[settings[key]] = hashlib.sha256(Path(settings[key]).read_bytes()).hexdigest()
     data = {"section": name, "settings": settings, "files": files, "quick": quick,
             "seed": config.report.seed, "gandyn": __version__}
     return fingerprint_key(data)

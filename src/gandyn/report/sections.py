@@ -29,7 +29,7 @@ from .toml_text import dumps_toml
 __all__ = ["SECTIONS", "SectionContext", "SectionOutput", "SectionSpec", "INVARIANT_STUDY",
            "DIGITS_ALONG", "digits_along_config",
            "invariant_study_config", "train_study_config", "weak_order_study_config",
-           "svag_study_config", "svag_verdicts"]
+           "svag_study_config", "scaling_study_config", "svag_verdicts"]
 
 #: The built-in stationary study: simultaneous SGA on a generic, regularised
 #: linear-quadratic game (the same game as ``examples/invariant_lq.toml``).
@@ -109,6 +109,25 @@ def svag_study_config(seed: int, quick: bool) -> dict:
         game.update(width=8, n_latent=512)
         svag.update(horizon=0.5, ls=[1, 2, 4], n_records=5, eval_samples=200)
     return {"game": game, "svag": svag}
+
+
+def scaling_study_config(seed: int, quick: bool) -> dict:
+    """The built-in ``gandyn scaling-rule`` study: SML SGD (linear rule) and Adam (square-root
+    rule) on the ring MLP GAN, κ around 1, seeds ``seed, seed + 1, seed + 2``.
+
+    The full study is ``examples/scaling_rule_ring.toml``; the quick one trains one hidden
+    layer of width 16 on 512 points for 200 steps at κ ∈ {1/2, 1, 2}.
+    """
+    game = {"kind": "mlp-gan", "dataset": "ring", "n_data": 2048, "n_latent": 2048,
+            "hidden": 32, "depth": 2, "loss": "non-saturating", "weight_decay": 0.001}
+    scaling = {"optimizers": ["sgd", "adam"], "scheme": "sml", "eta": 0.05, "adam_lr": 0.001,
+               "adam_b1": 0.9, "adam_b2": 0.999, "batch_size": 32,
+               "kappas": [0.25, 0.5, 1.0, 2.0, 4.0], "steps": 800, "n_records": 8,
+               "seeds": [seed, seed + 1, seed + 2], "eval_samples": 500}
+    if quick:
+        game.update(n_data=512, n_latent=512, hidden=16, depth=1)
+        scaling.update(kappas=[0.5, 1.0, 2.0], steps=200, n_records=4, eval_samples=200)
+    return {"game": game, "scaling": scaling}
 
 
 @dataclass(frozen=True)
@@ -722,14 +741,26 @@ def _run_stability(ctx: SectionContext) -> SectionOutput:
     parts = ctx.settings.parts
     outputs = ([_stability_closed_forms(ctx)] if "closed_forms" in parts else []) + (
         [_stability_digits(ctx)] if "digits" in parts else [])
+    return _merge_parts(outputs)
+
+
+def _merge_parts(outputs: list) -> SectionOutput:
+    """One section from the outputs of its parts, in order (keys of the summaries distinct)."""
     if len(outputs) == 1:
         return outputs[0]
-    a, b = outputs
+    seeds = [o.seeds for o in outputs if o.seeds is not None]
     return SectionOutput(
-        summary={**a.summary, **b.summary}, results={**a.results, **b.results},
-        headline=f"{a.headline} {b.headline}", commands=a.commands + b.commands,
-        figures=a.figures + b.figures, tables=a.tables + b.tables, notes=a.notes + b.notes,
-        warnings=a.warnings + b.warnings, verdicts=a.verdicts + b.verdicts)
+        summary={k: v for o in outputs for k, v in o.summary.items()},
+        results={k: v for o in outputs for k, v in o.results.items()},
+        headline=" ".join(o.headline for o in outputs if o.headline),
+        commands=[c for o in outputs for c in o.commands],
+        config_text="\n".join(o.config_text for o in outputs if o.config_text),
+        figures=[f for o in outputs for f in o.figures],
+        tables=[t for o in outputs for t in o.tables],
+        notes=[n for o in outputs for n in o.notes],
+        warnings=[w for o in outputs for w in o.warnings],
+        verdicts=[v for o in outputs for v in o.verdicts],
+        seeds=(seeds[0] if len(seeds) == 1 else seeds) if seeds else None)
 
 
 def _stability_digits(ctx: SectionContext) -> SectionOutput:
@@ -849,6 +880,72 @@ def _stability_closed_forms(ctx: SectionContext) -> SectionOutput:
 
 
 def _run_svag(ctx: SectionContext) -> SectionOutput:
+    """SVAG-l chains of a network game and the scaling rules, as ``parts`` asks."""
+    parts = ctx.settings.parts
+    return _merge_parts(([_svag_chains(ctx)] if "svag" in parts else [])
+                        + ([_scaling_rules(ctx)] if "scaling" in parts else []))
+
+
+def _scaling_rules(ctx: SectionContext) -> SectionOutput:
+    """``gandyn scaling-rule``: does (κη, κB) follow the curves of (η, B) in t = kη?"""
+    from ..io import atomic_write_text
+    from ..studies import scaling_rule as scaling_study
+
+    folder = ctx.out_dir / "scaling"
+    folder.mkdir(parents=True, exist_ok=True)
+    if ctx.settings.scaling_config is not None:
+        path = Path(ctx.settings.scaling_config)
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = dumps_toml(scaling_study_config(ctx.seed, ctx.quick))
+        path = atomic_write_text(folder / "config.toml", text)
+    argv = ["scaling-rule", str(path)] + ([] if ctx.progress else ["--no-progress"])
+    argv = _with_output(argv, folder) + list(ctx.executor_argv)
+    config = read_config(scaling_study.ScalingRuleConfig, path)
+    with _progress(ctx) as progress:
+        study = scaling_study.run(config, executor=ctx.executor, progress=progress)
+    scaling_study.write_outputs(study, folder)
+    result = study.to_json()
+    rows, verdicts, holds = [], [], {}
+    for r in result["results"]:
+        broken = [k for k in r["per_kappa"] if not k["holds"]]
+        holds[r["optimizer"]] = [k["kappa"] for k in r["per_kappa"] if k["holds"]]
+        for k in r["per_kappa"]:
+            nsr = k["nsr_final"]
+            rows.append([r["optimizer"], r["rule"], f"{k['kappa']:g}",
+                         "holds" if k["holds"] else f"breaks at t = {k['first_break']:g}",
+                         _g(nsr["theta"]), _g(nsr["omega"])])
+        name = f"{r['optimizer']} ({r['rule']} rule)"
+        if not broken:
+            verdicts.append(f"{name}: the curves of every κ follow those of κ = 1 within their "
+                            "95% intervals over seeds.")
+        else:
+            kept = ", ".join(format(k, "g") for k in holds[r["optimizer"]]) or "none"
+            lost = ", ".join(format(k["kappa"], "g") for k in broken)
+            when = ", ".join(format(k["first_break"], "g") for k in broken)
+            verdicts.append(f"{name}: holds at κ = {kept}; breaks at κ = {lost} (first outside "
+                            f"the intervals at t = {when}).")
+    n_seeds = len(config.scaling.seeds)
+    headline = "Scaling rules: " + "; ".join(
+        f"{opt} holds at {len(ks)} of {len(result['kappas'])} κ" for opt, ks in holds.items())
+    return SectionOutput(
+        summary={"scaling_game": result["game"], "scaling_kappas": result["kappas"],
+                 "scaling_holds": holds},
+        results={"scaling-rule": result}, headline=headline, commands=[_command(argv)],
+        config_text=text,
+        figures=[{"file": f"{ctx.out_dir.name}/scaling/scaling_rule.png",
+                  "caption": "Training curves against t = kη for each κ (SGD with (κη, κB), "
+                             "Adam with the square-root rule), 95% bands over "
+                             f"{n_seeds} seeds, and each player's gradient noise-to-signal "
+                             "ratio along training (what predicts where linear scaling "
+                             "breaks)."}],
+        tables=[{"title": "Scaling rules against κ = 1",
+                 "header": ["optimizer", "rule", "κ", "against κ = 1", "final NSR θ",
+                            "final NSR ω"], "rows": rows}],
+        verdicts=verdicts, seeds={"scaling_seeds": list(config.scaling.seeds)})
+
+
+def _svag_chains(ctx: SectionContext) -> SectionOutput:
     """SVAG-l chains of a network game: curves per l, convergence in l and the l = 1 gap."""
     path, text = _config_file(ctx, lambda: svag_study_config(ctx.seed, ctx.quick))
     argv = ["svag", str(path)]
@@ -1040,6 +1137,8 @@ SECTIONS: dict[str, SectionSpec] = {spec.name: spec for spec in (
                 "training run, l → ∞ its SDE) of ALT on the DCGAN of the 8×8 digits, several "
                 "seeds each: the losses, image scores and |θ|, |ω| against t = kη/l, the "
                 "distance between the curves of successive l, and the gap between l = 1 and "
-                "the largest l (docs/svag.md).",
+                "the largest l (docs/svag.md). Then the scaling rules: SGD with (κη, κB) and "
+                "Adam under the square-root rule against κ = 1 on the ring MLP GAN, with each "
+                "player's gradient noise-to-signal ratio.",
                 _run_svag),
 )}
