@@ -250,7 +250,8 @@ def test_report_section_says_what_its_numbers_say(tmp_path, capsys):
     study = tmp_path / "svag.toml"
     study.write_text(MLP)
     cfg = tmp_path / "report.toml"
-    cfg.write_text(f'[report]\nsections = ["svag"]\n\n[svag]\nconfig = "{study.name}"\n')
+    cfg.write_text(f'[report]\nsections = ["svag"]\n\n[svag]\nconfig = "{study.name}"\n'
+                   'parts = ["svag"]\n')
     out = tmp_path / "report"
     assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
     (printed,) = json.loads(capsys.readouterr().out)["sections"]
@@ -327,3 +328,78 @@ def test_report_built_in_study_is_the_dcgan_example():
     quick = parse_config(svag.SVAGConfig, svag_study_config(5, quick=True))
     assert quick.game.kind == "dcgan" and quick.svag.seeds == [5, 6, 7]
     assert quick.svag.ls == [1, 2, 4] and quick.svag.n_intervals == 10
+
+
+SCALING = """
+[game]
+kind = "mlp-gan"
+dataset = "ring"
+n_data = 64
+n_latent = 64
+hidden = 4
+depth = 1
+loss = "non-saturating"
+
+[scaling]
+optimizers = ["sgd", "adam"]
+kappas = [1.0, 2.0]
+batch_size = 8
+steps = 8
+n_records = 2
+seeds = [0, 1]
+eval_samples = 20
+nsr_pairs = 2
+"""
+
+
+def test_report_section_scaling_part_says_what_the_study_says(tmp_path, capsys):
+    """The section's scaling part (a tiny `gandyn scaling-rule` file): its summary, table and
+    verdicts are the study's per-κ verdicts; the figure is in the section's folder."""
+    (tmp_path / "scaling.toml").write_text(SCALING)
+    cfg = tmp_path / "report.toml"
+    cfg.write_text('[report]\nsections = ["svag"]\n\n[svag]\nparts = ["scaling"]\n'
+                   'scaling_config = "scaling.toml"\n')
+    out = tmp_path / "report"
+    assert main(["report", str(cfg), "--json", "--no-progress", "--out", str(out)]) == 0
+    (printed,) = json.loads(capsys.readouterr().out)["sections"]
+    assert printed["status"] == "ok"
+    (section,) = json.loads((out / "report.json").read_text())["sections"]
+    study = json.loads((out / "svag" / "scaling" / "scaling_rule.json").read_text())
+    assert section["results"]["scaling-rule"]["results"] == study["results"]
+    holds = {r["optimizer"]: [k["kappa"] for k in r["per_kappa"] if k["holds"]]
+             for r in study["results"]}
+    assert printed["summary"]["scaling_holds"] == holds and set(holds) == {"sgd", "adam"}
+    assert printed["summary"]["scaling_kappas"] == [1.0, 2.0]
+    (table,) = section["tables"]
+    assert len(table["rows"]) == 4 and [r[0] for r in table["rows"]] == ["sgd"] * 2 + ["adam"] * 2
+    for verdict, r in zip(section["verdicts"], study["results"]):
+        assert verdict.startswith(f"{r['optimizer']} ({r['rule']} rule): ")
+        assert ("every κ follow" in verdict) == all(k["holds"] for k in r["per_kappa"])
+    assert section["headline"] == "Scaling rules: " + "; ".join(
+        f"{o} holds at {len(k)} of 2 κ" for o, k in holds.items())
+    assert section["figures"][0]["file"] == "svag/scaling/scaling_rule.png"
+    assert (out / "svag" / "scaling" / "scaling_rule.png").stat().st_size > 0
+    assert "scaling-rule" in section["commands"][0]
+
+
+def test_built_in_scaling_study_is_the_example_and_the_quick_one_validates():
+    from gandyn.report.sections import scaling_study_config
+    from gandyn.studies.scaling_rule import ScalingRuleConfig
+
+    example = tomllib.loads((Path(__file__).resolve().parent.parent / "examples" /
+                             "scaling_rule_ring.toml").read_text())
+    assert scaling_study_config(0, False) == example
+    quick = parse_config(ScalingRuleConfig, scaling_study_config(3, True))
+    assert quick.scaling.seeds == [3, 4, 5] and 1.0 in quick.scaling.kappas
+
+
+@pytest.mark.parametrize("table,needle", [('parts = ["scaling", "scaling"]', "svag.parts"),
+                                          ('parts = ["chains"]', "svag.parts"),
+                                          ('scaling_config = "missing.toml"',
+                                           "svag.scaling_config")])
+def test_bad_svag_section_settings_exit_2(tmp_path, capsys, table, needle):
+    cfg = tmp_path / "report.toml"
+    cfg.write_text(f'[report]\nsections = ["svag"]\n\n[svag]\n{table}\n')
+    assert main(["report", str(cfg), "--json"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines

@@ -913,7 +913,7 @@ def _scaling_rules(ctx: SectionContext) -> SectionOutput:
         for k in r["per_kappa"]:
             nsr = k["nsr_final"]
             rows.append([r["optimizer"], r["rule"], f"{k['kappa']:g}",
-                         "holds" if k["holds"] else f"breaks at t = {k['first_break']:g}",
+                         "holds" if k["holds"] else f"breaks at s = {k['first_break']:g}",
                          _g(nsr["theta"]), _g(nsr["omega"])])
         name = f"{r['optimizer']} ({r['rule']} rule)"
         if not broken:
@@ -924,7 +924,7 @@ def _scaling_rules(ctx: SectionContext) -> SectionOutput:
             lost = ", ".join(format(k["kappa"], "g") for k in broken)
             when = ", ".join(format(k["first_break"], "g") for k in broken)
             verdicts.append(f"{name}: holds at κ = {kept}; breaks at κ = {lost} (first outside "
-                            f"the intervals at t = {when}).")
+                            f"the intervals at step s = {when} of the κ = 1 run).")
     n_seeds = len(config.scaling.seeds)
     headline = "Scaling rules: " + "; ".join(
         f"{opt} holds at {len(ks)} of {len(result['kappas'])} κ" for opt, ks in holds.items())
