@@ -934,8 +934,9 @@ def _scaling_rules(ctx: SectionContext) -> SectionOutput:
         results={"scaling-rule": result}, headline=headline, commands=[_command(argv)],
         config_text=text,
         figures=[{"file": f"{ctx.out_dir.name}/scaling/scaling_rule.png",
-                  "caption": "Training curves against t = kη for each κ (SGD with (κη, κB), "
-                             "Adam with the square-root rule), 95% bands over "
+                  "caption": "Training curves for each κ against the κ = 1 run's steps "
+                             "s = kκ (SGD with (κη, κB), Adam with the square-root rule; the "
+                             "same time t for every κ), 95% bands over "
                              f"{n_seeds} seeds, and each player's gradient noise-to-signal "
                              "ratio along training (what predicts where linear scaling "
                              "breaks)."}],
