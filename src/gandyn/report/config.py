@@ -148,6 +148,12 @@ class ReportConfig(StrictModel):
     executor: Optional[ExecutorConfig] = None
 
 
+#: The settings of each section that name a file (resolved against CONFIG's folder; their
+#: content is part of the section's resume fingerprint).
+FILE_SETTINGS = {"weak_order": ("config",), "invariant": ("config",), "train": ("config",),
+                 "svag": ("config", "scaling_config")}
+
+
 def _resolve_file(section: str, value: str, base: Path, key: str = "config") -> str:
     """A section's ``config`` (or other ``key``) path, resolved against CONFIG's folder and read
     as TOML."""
@@ -168,14 +174,10 @@ def load_report_config(path: Optional[str]) -> tuple[ReportConfig, str]:
     config = parse_config(ReportConfig, load_toml(path), what="report config")
     base = Path(path).resolve().parent
     updates = {}
-    for name in ("weak_order", "invariant", "train", "svag"):
+    for name, keys in FILE_SETTINGS.items():
         table = getattr(config, name)
-        if table.config is not None:
-            updates[name] = table.model_copy(
-                update={"config": _resolve_file(name, table.config, base)})
-    if config.svag.scaling_config is not None:
-        svag = updates.get("svag", config.svag)
-        updates["svag"] = svag.model_copy(update={
-            "scaling_config": _resolve_file("svag", config.svag.scaling_config, base,
-                                            "scaling_config")})
+        paths = {key: _resolve_file(name, getattr(table, key), base, key)
+                 for key in keys if getattr(table, key) is not None}
+        if paths:
+            updates[name] = table.model_copy(update=paths)
     return config.model_copy(update=updates), Path(path).read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ from typing import Optional
 
 from ..checkpoint import CheckpointStore, fingerprint_key
 from ..errors import InputError
-from .config import ReportConfig
+from .config import FILE_SETTINGS, ReportConfig
 
 __all__ = ["DEFAULT_OUT", "versions", "platform_info", "Log", "section_fingerprint", "build_report",
            "run_report", "write_report", "printed", "summary"]
@@ -146,7 +146,7 @@ def section_fingerprint(config: ReportConfig, name: str, quick: bool) -> str:
 
     settings = getattr(config, name).model_dump()
     files = {}
-    for key in ("config", "scaling_config"):  # the files a section reads
+    for key in FILE_SETTINGS.get(name, ()):  # the files the section reads
         if settings.get(key):
             files[settings[key]] = hashlib.sha256(Path(settings[key]).read_bytes()).hexdigest()
     data = {"section": name, "settings": settings, "files": files, "quick": quick,
