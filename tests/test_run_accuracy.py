@@ -149,12 +149,13 @@ def test_single_eta_study_is_warning_free_and_reports_no_order():
 
 def test_comparison_result_repr_is_short_and_plain():
     game = tanh_wgan(n_latent=8, n_data=8, theta0=0.3, omega0=0.7)
-    (r,) = monte_carlo_weak_error(game, [Comparison("sml", "sml-sde")], [0.2, 0.1], 0.2, 4,
-                                  make_test_function("sq-norm", 1, 1), paths=32,
+    # The study of test_monte_carlo_weak_error_twice_in_one_process: the same programs.
+    (r,) = monte_carlo_weak_error(game, [Comparison("alt", "alt-sde")], [0.2, 0.1], 0.2, 4,
+                                  make_test_function("sq-norm", 1, 1), paths=64, seed=1,
                                   test_function_name="sq-norm")
     text = repr(r)
     assert "np.float64" not in text and "array(" not in text
-    assert text.startswith("ComparisonResult(sml vs sml-sde [joint], monte-carlo, f=sq-norm")
+    assert text.startswith("ComparisonResult(alt vs alt-sde [blockdiag], monte-carlo, f=sq-norm")
     assert "etas=[0.2, 0.1]" in text and "order_final=" in text and len(text) < 400
     assert f"{r.error_final[0]:.3g}" in text
     for value in r.error_final + r.signed_error_final + r.error_max + [r.order_final]:
